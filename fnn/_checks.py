@@ -1,0 +1,141 @@
+"""Input validation at the public boundary.
+
+Two kinds of check live here.
+
+*Static checks* look at shapes, ranks and dtypes. They are known at trace time, so they raise
+``ValueError`` or ``TypeError`` whether or not the caller is inside ``jax.jit``.
+
+*Value checks* look at the numbers (labels in range, probabilities in [0, 1], distributions
+summing to one). On concrete arrays they raise ``ValueError`` at once. Under a transformation
+the values are not known yet, so a failed value check never passes silently:
+
+* the guarded result is replaced by NaN (see :func:`poison`), which the training loop reports
+  with the step where it appeared, and
+* inside :func:`fnn.checking.checked` the same condition is also emitted as a
+  ``jax.experimental.checkify`` check carrying the message that the eager error would carry.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import operator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import checkify
+
+from fnn._types import Array
+
+# Set while fnn.checking.checked traces a function. It is read at trace time only.
+_CHECKIFY_ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("fnn_checkify", default=False)
+
+
+def is_concrete(*xs: Any) -> bool:
+    """True when none of ``xs`` is a tracer, so its values can be inspected now."""
+    return not any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
+def float_array(x: Any, name: str) -> Array:
+    """``x`` as a floating-point array; integer or boolean input is a ``TypeError``."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"{name} must be a floating-point array, got dtype {x.dtype}")
+    return x
+
+
+def same_shape(a: Array, b: Array, name_a: str, name_b: str) -> None:
+    """Refuse operands whose shapes differ instead of letting jnp broadcast them."""
+    if a.shape != b.shape:
+        hint = ""
+        if a.ndim + b.ndim == 3 and sorted((a.ndim, b.ndim)) == [1, 2]:
+            hint = " (a [N] array against an [N, 1] array would broadcast to [N, N])"
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}{hint}"
+        )
+
+
+def ndim_in(x: Array, name: str, allowed: tuple[int, ...]) -> None:
+    """Refuse arrays whose rank is not in ``allowed``."""
+    if x.ndim not in allowed:
+        ranks = " or ".join(str(r) for r in allowed)
+        raise ValueError(f"{name} must have rank {ranks}, got shape {x.shape}")
+
+
+def nonempty_batch(x: Array, name: str) -> None:
+    """Refuse a batch with no examples (a mean over it would be 0/0)."""
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one example along axis 0, got shape {x.shape}")
+
+
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as a Python int, refusing bools, non-integers and values below 1."""
+    try:
+        as_int = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}") from None
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got the bool {value!r}")
+    if as_int < 1:
+        raise ValueError(f"{name} must be a positive integer, got {as_int}")
+    return as_int
+
+
+def positive_float(value: Any, name: str) -> float:
+    """``value`` as a Python float strictly above zero (for static settings such as eps)."""
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not as_float > 0:
+        raise ValueError(f"{name} must be positive, got {as_float}")
+    return as_float
+
+
+def require(ok: Array, message: str) -> Array | bool:
+    """Value check: raise now on concrete input; under tracing, hand back the verdict.
+
+    Args:
+      ok: boolean array, True where the input is valid.
+      message: the error message, naming the argument, what was expected and what came.
+
+    Returns:
+      ``True`` on concrete input (a failure has already raised), otherwise
+      the traced ``all(ok)`` for :func:`poison`. Inside :func:`fnn.checking.checked` the check
+      is also emitted through checkify.
+    """
+    if is_concrete(ok):
+        if not bool(jnp.all(ok)):
+            raise ValueError(message)
+        return True
+    all_ok = jnp.all(ok)
+    if _CHECKIFY_ACTIVE.get():
+        checkify.check(all_ok, message)
+    return all_ok
+
+
+def poison(value: Array, ok: Array | bool) -> Array:
+    """``value`` where ``ok`` holds, NaN otherwise: a failed traced check never passes silently."""
+    if ok is True:
+        return value
+    return jnp.where(ok, value, jnp.nan)
+
+
+def registry_lookup(kind: str, name: Any, registry: dict[str, tuple], given: dict[str, Any]) -> tuple[tuple, tuple[float, ...]]:
+    """Look up ``name`` in a registry of ``kind`` (activation, loss) whose entries hold their
+    parameter defaults at index 2; validate the name and the parameters.
+
+    Returns:
+      The entry, and its parameter values in the order of the defaults, ``given`` overriding them.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} must be a name or an {kind.capitalize()} record, got {type(name).__name__}")
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; known names: {', '.join(sorted(registry))}")
+    entry = registry[name]
+    defaults = entry[2]
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        allowed = ", ".join(defaults) or "none"
+        raise ValueError(f"{kind} {name!r} takes parameters ({allowed}), got {unknown}")
+    return entry, tuple(float(given.get(k, v)) for k, v in defaults.items())

@@ -1,0 +1,90 @@
+r"""Full-batch gradient descent, compiled as one ``lax.scan``.
+
+.. math:: \theta_{t+1} = \theta_t - \eta \nabla_\theta L(\theta_t), \qquad t = 0, \dots, T - 1
+
+The gradient comes from any function returning ``(loss, grads)``: ``jax.value_and_grad`` of a
+loss, or the hand-written :func:`fnn.backprop.value_and_grad`. The whole run is one compiled
+loop; the learning rate may be a traced array, so a sweep over rates or over initial
+parameters (seeds) is one ``jax.vmap``.
+
+A non-finite loss is never trained through silently: the run stops updating at the first
+non-finite loss, and :func:`raise_if_nonfinite` names the step where it appeared.
+
+Reference: A. Cauchy, *Méthode générale pour la résolution des systèmes d'équations
+simultanées*, C. R. Acad. Sci. Paris 25, 1847.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn import _checks
+from fnn._types import Array, ArrayLike, Grads, Params
+
+__all__ = ["gradient_descent", "raise_if_nonfinite"]
+
+
+def gradient_descent(
+    value_and_grad: Callable[[Params], tuple[Array, Grads]],
+    params: Params,
+    *,
+    learning_rate: ArrayLike,
+    steps: int,
+) -> tuple[Params, Array]:
+    r"""Run ``steps`` steps of gradient descent; return the final parameters and the loss curve.
+
+    Args:
+      value_and_grad: ``params -> (loss, grads)``, ``grads`` shaped like ``params``.
+      params: the starting point, a pytree of float arrays.
+      learning_rate: :math:`\eta > 0`, a Python float or a (possibly traced) scalar.
+      steps: the number of updates T, a positive integer (static: it sets the loop length).
+
+    Returns:
+      ``(params, losses)``: the parameters after the last finite step and ``losses: [T]``,
+      where ``losses[t]`` is the loss at :math:`\theta_t`, before update t. After a
+      non-finite loss the parameters stop changing and the remaining losses repeat it.
+
+    >>> params, losses = gradient_descent(lambda p: (p ** 2, 2 * p), jnp.array(1.0), learning_rate=0.25, steps=3)
+    >>> params, losses
+    (Array(0.125, dtype=float32, weak_type=True), Array([1.   , 0.25 , 0.0625], dtype=float32, weak_type=True))
+    """
+    steps = _checks.positive_int(steps, "steps")
+    learning_rate = jnp.asarray(learning_rate)
+    if learning_rate.ndim:
+        raise ValueError(f"learning_rate must be a scalar, got shape {learning_rate.shape}")
+    ok = _checks.require(learning_rate > 0, f"learning_rate must be positive, got {learning_rate}")
+    learning_rate = _checks.poison(learning_rate, ok)
+
+    def step(carry: tuple[Params, Array], _: None) -> tuple[tuple[Params, Array], Array]:
+        params, stopped = carry
+        loss, grads = value_and_grad(params)
+        stopped = stopped | ~jnp.isfinite(loss)
+        updated = jax.tree.map(lambda p, g: jnp.where(stopped, p, p - learning_rate * g), params, grads)
+        return (updated, stopped), loss
+
+    (params, _), losses = jax.lax.scan(step, (params, jnp.asarray(False)), None, length=steps)
+    return params, losses
+
+
+def raise_if_nonfinite(losses: ArrayLike, what: str = "loss") -> None:
+    """Raise ``FloatingPointError`` naming the first step whose loss is NaN or infinite.
+
+    Args:
+      losses: a loss curve ``[T]`` (concrete).
+      what: how to call the quantity in the message.
+
+    >>> raise_if_nonfinite(jnp.array([1.0, 0.5, jnp.nan]))
+    Traceback (most recent call last):
+    ...
+    FloatingPointError: loss became nan at step 2 (the last finite value was 0.5)
+    """
+    losses = np.asarray(losses)
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        t = int(bad[0])
+        before = f" (the last finite value was {losses[t - 1]:.6g})" if t else ""
+        raise FloatingPointError(f"{what} became {losses[t]} at step {t}{before}")

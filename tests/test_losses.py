@@ -1,0 +1,890 @@
+"""Tests for fnn.losses: hand-written derivatives against jax autodiff, and more.
+
+Every loss is held to the same checks: its hand-written derivative agrees with ``jax.grad``
+in float64, finite differences agree for the smooth ones, values match independent
+formulas, the mathematical properties hold on random input, extreme input stays finite,
+bad input is refused with a message naming the argument (or poisoned with NaN under
+``jax.jit``), dtypes are kept, and jit == no-jit without retracing.
+"""
+
+import math
+import re
+
+import hypothesis.extra.numpy as hnp
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from jax.test_util import check_grads
+
+from fnn import losses as L
+
+jax.config.update("jax_enable_x64", True)  # also set by conftest; the checks below need it
+
+N, M, K, D = 5, 7, 4, 3
+LN2 = math.log(2.0)
+PROPERTY = settings(max_examples=25, deadline=None)
+# Registry names and extra label forms for cross_entropy.
+CASES = [(name, "default") for name in L.names()] + [("cross_entropy", "soft"), ("cross_entropy", "one_hot")]
+CASE_IDS = [name if form == "default" else f"{name}-{form}" for name, form in CASES]
+SMOOTH = set(L.names()) - {"l1"}
+
+cases = pytest.mark.parametrize(("name", "form"), CASES, ids=CASE_IDS)
+all_names = pytest.mark.parametrize("name", L.names())
+
+
+# ----------------------------------------------------------------------------------------
+# Inputs and comparisons.
+# ----------------------------------------------------------------------------------------
+
+
+def _normal(key, shape, scale=1.0):
+    return scale * jax.random.normal(key, shape, dtype=jnp.float64)
+
+
+def _distributions(key, shape):
+    """Rows summing to 1 with exact zeros: entry 0 of even rows, entry 1 of odd rows."""
+    w = jnp.exp(_normal(key, shape))
+    zero = jnp.zeros(shape, bool)
+    if len(shape) == 1:
+        zero = zero.at[0].set(True)
+    else:
+        zero = zero.at[0::2, 0].set(True).at[1::2, 1].set(True)
+    w = jnp.where(zero, 0.0, w)
+    return w / jnp.sum(w, axis=-1, keepdims=True)
+
+
+def _binary_targets(key, shape):
+    t = jax.random.uniform(key, shape, dtype=jnp.float64)
+    return t.at[0, 0].set(0.0).at[1, 0].set(1.0)
+
+
+def _registry_inputs(name, form, key, dtype=jnp.float64):
+    """(prediction, target) suited to the registry loss ``name``."""
+    k1, k2 = jax.random.split(key)
+    if name in ("mse", "l1", "gaussian_nll"):
+        pred, target = _normal(k1, (N, K)), _normal(k2, (N, K))
+    elif name == "binary_cross_entropy":
+        pred, target = _normal(k1, (N, K), 3.0), _binary_targets(k2, (N, K))
+    elif name == "cross_entropy":
+        pred = _normal(k1, (N, K), 2.0)
+        labels = jax.random.randint(k2, (N,), 0, K)
+        target = {
+            "default": labels,
+            "one_hot": jax.nn.one_hot(labels, K, dtype=jnp.float64),
+            "soft": _distributions(k2, (N, K)),
+        }[form]
+    elif name == "gaussian_nll_learned":
+        raw = _normal(k1, (N, K)).at[0, :2].set(-30.0)  # softplus(-30) < eps: clamped
+        pred, target = jnp.concatenate([_normal(k2, (N, K)), raw], axis=1), _normal(k1, (N, K), 0.5)
+    elif name in ("kl_divergence", "js_divergence"):
+        pred, target = _normal(k1, (N, K), 2.0), _distributions(k2, (N, K))
+    elif name == "mmd":
+        pred, target = _normal(k1, (N, D)), _normal(k2, (M, D)) + 0.5
+    else:
+        raise KeyError(f"no test inputs for loss {name!r}; add them here")
+    if jnp.issubdtype(target.dtype, jnp.floating):
+        target = target.astype(dtype)
+    return pred.astype(dtype), target
+
+
+def _assert_rel_close(actual, expected, tol=1e-12):
+    """max |actual - expected| <= tol * max |expected|, with equal shapes and dtypes, all finite."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape
+    assert actual.dtype == expected.dtype
+    assert np.all(np.isfinite(actual)) and np.all(np.isfinite(expected))
+    scale = np.max(np.abs(expected))
+    assert scale > 0, "a comparison against all zeros checks nothing"
+    err = np.max(np.abs(actual - expected)) / scale
+    assert err <= tol, f"relative error {err:.3g} > {tol:g}"
+
+
+def _finite(*xs):
+    return all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(xs))
+
+
+# ----------------------------------------------------------------------------------------
+# Hand-written derivatives against jax.grad, float64.
+# ----------------------------------------------------------------------------------------
+
+
+def _grad_cases(key):
+    """id -> (loss of args, hand-written derivative returning one array per entry of argnums, args, argnums)."""
+    ks = jax.random.split(key, 8)
+    pred, target = _normal(ks[0], (N, K)), _normal(ks[1], (N, K))
+    l1_target = target.at[0, 0].set(pred[0, 0]).at[2, 1].set(pred[2, 1])  # ties: derivative 1 there
+    logits = _normal(ks[2], (N, K), 2.0)
+    labels = jax.random.randint(ks[3], (N,), 0, K)
+    soft = _distributions(ks[4], (N, K))
+    logits3, labels3 = _normal(ks[5], (N, 2, K)), jax.random.randint(ks[6], (N, 2), 0, K)
+    variance = jnp.exp(_normal(ks[7], (N, K)))
+    # Clamped entries (0 and below eps) and one exactly at eps, which is not clamped.
+    variance = variance.at[0, 0].set(0.0).at[1, 1].set(1e-9).at[2, 2].set(1e-6)
+    p, q = _distributions(ks[0], (N, K)), _distributions(ks[5], (N, K))
+    q = q.at[0].set(jnp.array([0.0, 0.5, 0.25, 0.25]))  # zero in q where p is zero too
+    p1, q1 = _distributions(ks[1], (K,)), _distributions(ks[6], (K,))
+    x2, y2 = _normal(ks[2], (N, D)), _normal(ks[3], (M, D)) + 0.3
+    x1, y1 = _normal(ks[4], (N,)), _normal(ks[5], (M,), 2.0)
+    one = lambda g: lambda *a: (g(*a),)  # noqa: E731
+    return {
+        "mse": (L.mse, one(L.mse_grad), (pred, target), (0,)),
+        "l1": (L.l1, one(L.l1_grad), (pred, l1_target), (0,)),
+        "cross_entropy-int": (L.cross_entropy, one(L.cross_entropy_grad), (logits, labels), (0,)),
+        "cross_entropy-soft": (L.cross_entropy, one(L.cross_entropy_grad), (logits, soft), (0,)),
+        "cross_entropy-one_hot": (
+            L.cross_entropy,
+            one(L.cross_entropy_grad),
+            (logits, jax.nn.one_hot(labels, K, dtype=jnp.float64)),
+            (0,),
+        ),
+        "cross_entropy-middle_axis": (L.cross_entropy, one(L.cross_entropy_grad), (logits3, labels3), (0,)),
+        "binary_cross_entropy": (
+            L.binary_cross_entropy,
+            one(L.binary_cross_entropy_grad),
+            (3 * pred, _binary_targets(ks[3], (N, K))),
+            (0,),
+        ),
+        "gaussian_nll-unit": (
+            L.gaussian_nll,
+            lambda m, t: L.gaussian_nll_grad(m, t)[:1],
+            (pred, target),
+            (0,),
+        ),
+        "gaussian_nll-learned": (
+            lambda m, t, v: L.gaussian_nll(m, t, v),
+            lambda m, t, v: L.gaussian_nll_grad(m, t, v),
+            (pred, target, variance),
+            (0, 2),
+        ),
+        "kl_divergence-batch": (L.kl_divergence, L.kl_divergence_grad, (p, q), (0, 1)),
+        "kl_divergence-single": (L.kl_divergence, L.kl_divergence_grad, (p1, q1), (0, 1)),
+        "js_divergence-batch": (L.js_divergence, L.js_divergence_grad, (p, q), (0, 1)),
+        "js_divergence-single": (L.js_divergence, L.js_divergence_grad, (p1, q1), (0, 1)),
+        "mmd-2d": (lambda x, y: L.mmd(x, y, 0.8), one(lambda x, y: L.mmd_grad(x, y, 0.8)), (x2, y2), (0,)),
+        "mmd-1d": (lambda x, y: L.mmd(x, y, 1.5), one(lambda x, y: L.mmd_grad(x, y, 1.5)), (x1, y1), (0,)),
+    }
+
+
+GRAD_IDS = list(_grad_cases(jax.random.key(0)))
+
+
+@pytest.mark.parametrize("case", GRAD_IDS)
+def test_hand_derivative_matches_autodiff(case, key):
+    fn, hand, args, argnums = _grad_cases(key)[case]
+    expected = jax.grad(fn, argnums=argnums)(*args)
+    actual = hand(*args)
+    assert len(actual) == len(argnums)
+    for a, e in zip(actual, expected):
+        _assert_rel_close(a, e)
+
+
+def test_gaussian_nll_clamped_variance_gets_zero_gradient(key):
+    mean, target = _normal(key, (2, 3)), jnp.ones((2, 3))
+    variance = jnp.array([[0.0, 1e-9, 1e-6], [2.0, 0.5, 1e-7]])
+    clamped = variance < 1e-6
+    _, d_var = L.gaussian_nll_grad(mean, target, variance)
+    auto = jax.grad(L.gaussian_nll, argnums=2)(mean, target, variance)
+    assert np.all(np.asarray(d_var)[clamped] == 0)
+    assert np.all(np.asarray(auto)[clamped] == 0)
+    assert np.all(np.asarray(d_var)[~clamped] != 0)
+    # The clamped value is the variance eps.
+    expected = L.gaussian_nll(mean, target, jnp.where(clamped, 1e-6, variance))
+    assert L.gaussian_nll(mean, target, variance) == expected
+
+
+def test_gaussian_nll_unit_variance_derivative_is_none():
+    d_mean, d_var = L.gaussian_nll_grad(jnp.ones((2, 1)), jnp.zeros((2, 1)))
+    assert d_var is None
+    np.testing.assert_array_equal(d_mean, [[0.5], [0.5]])
+
+
+@cases
+def test_registry_derivative_matches_autodiff(name, form, key):
+    loss = L.get(name)
+    pred, target = _registry_inputs(name, form, key)
+    actual = loss.grad(pred, target)
+    assert actual.shape == pred.shape
+    _assert_rel_close(actual, jax.grad(loss)(pred, target))
+
+
+def test_gaussian_nll_learned_clamped_outputs_get_zero_gradient(key):
+    pred, target = _registry_inputs("gaussian_nll_learned", "default", key)
+    g = L.get("gaussian_nll_learned").grad(pred, target)
+    np.testing.assert_array_equal(g[0, K : K + 2], 0.0)
+    assert np.all(np.asarray(g[1:, K:]) != 0)
+
+
+def test_every_name_has_inputs(key):
+    for name in L.names():
+        pred, target = _registry_inputs(name, "default", key)
+        assert np.ndim(L.get(name)(pred, target)) == 0
+
+
+# ----------------------------------------------------------------------------------------
+# Finite differences, for the smooth losses.
+# ----------------------------------------------------------------------------------------
+
+
+def _fd_cases(key):
+    ks = jax.random.split(key, 6)
+    pred, target = _normal(ks[0], (3, 2)), _normal(ks[1], (3, 2))
+    labels = jnp.array([0, 2, 1])
+    soft = _distributions(ks[2], (3, 3))
+    variance = 0.5 + jnp.exp(_normal(ks[3], (3, 2)))
+    z, w = _normal(ks[4], (3, 3)), _normal(ks[5], (3, 3))
+    sm = lambda a: jax.nn.softmax(a, axis=-1)  # noqa: E731
+    return {
+        "mse": (L.mse, (pred, target)),
+        "binary_cross_entropy": (lambda a: L.binary_cross_entropy(a, _binary_targets(ks[2], (3, 2))), (3 * pred,)),
+        "cross_entropy-int": (lambda a: L.cross_entropy(a, labels), (z,)),
+        "cross_entropy-soft": (lambda a: L.cross_entropy(a, soft), (z,)),
+        "gaussian_nll-unit": (L.gaussian_nll, (pred, target)),
+        "gaussian_nll-learned": (lambda m, v: L.gaussian_nll(m, target, v), (pred, variance)),
+        "kl_divergence": (lambda a, b: L.kl_divergence(sm(a), sm(b)), (z, w)),
+        "js_divergence": (lambda a, b: L.js_divergence(sm(a), sm(b)), (z, w)),
+        "mmd-2d": (lambda x, y: L.mmd(x, y, 0.7), (_normal(ks[0], (3, 2)), _normal(ks[1], (4, 2)))),
+        "mmd-1d": (lambda x, y: L.mmd(x, y, 1.3), (_normal(ks[2], (3,)), _normal(ks[3], (2,)))),
+    }
+
+
+@pytest.mark.parametrize("case", list(_fd_cases(jax.random.key(0))))
+def test_finite_differences(case, key):
+    fn, args = _fd_cases(key)[case]
+    check_grads(fn, args, order=2, modes=["rev"])
+
+
+@pytest.mark.parametrize("name", sorted(SMOOTH))
+def test_registry_finite_differences(name, key):
+    loss = L.get(name)
+    pred, target = _registry_inputs(name, "default", key)
+    if name == "gaussian_nll_learned":
+        pred = pred.at[:, K:].set(jnp.abs(pred[:, K:]))  # away from the clamp
+    check_grads(lambda p: loss(p, target), (pred,), order=2, modes=["rev"])
+    # The hand-written derivative against finite differences of the loss, too.
+    v = _normal(jax.random.fold_in(key, 1), pred.shape)
+    h = 1e-5
+    fd = (loss(pred + h * v, target) - loss(pred - h * v, target)) / (2 * h)
+    np.testing.assert_allclose(jnp.vdot(loss.grad(pred, target), v), fd, rtol=1e-6, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------------------
+# Values against independent formulas.
+# ----------------------------------------------------------------------------------------
+
+
+def test_mse_hand_computed():
+    pred = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+    target = jnp.array([[1.0, 0.0], [3.0, 3.0]])
+    assert L.mse(pred, target) == 2.5  # (0 + 4 + 0 + 1) / 2 examples, not / 4 entries
+    assert L.l1(pred, target) == 1.5
+    np.testing.assert_array_equal(L.mse_grad(pred, target), [[0.0, 2.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(L.l1_grad(pred, target), [[0.5, 0.5], [0.5, 0.5]])
+
+
+def test_reduction_is_sum_over_outputs_mean_over_examples(key):
+    k1, k2 = jax.random.split(key)
+    pred, target = np.asarray(_normal(k1, (N, K, 2))), np.asarray(_normal(k2, (N, K, 2)))
+    np.testing.assert_allclose(L.mse(pred, target), np.mean(np.sum((pred - target) ** 2, axis=(1, 2))), rtol=1e-14)
+    np.testing.assert_allclose(L.l1(pred, target), np.mean(np.sum(np.abs(pred - target), axis=(1, 2))), rtol=1e-14)
+
+
+def test_binary_cross_entropy_formula(key):
+    k1, k2 = jax.random.split(key)
+    z = np.asarray(_normal(k1, (N, K), 2.0))
+    t = np.asarray(_binary_targets(k2, (N, K)))
+    s = 1 / (1 + np.exp(-z))
+    expected = np.mean(np.sum(-t * np.log(s) - (1 - t) * np.log(1 - s), axis=1))
+    np.testing.assert_allclose(L.binary_cross_entropy(z, t), expected, rtol=1e-13)
+    np.testing.assert_allclose(L.binary_cross_entropy_grad(z, t), (s - t) / N, rtol=1e-13, atol=1e-16)
+
+
+def test_cross_entropy_formula_and_label_forms(key):
+    k1, k2 = jax.random.split(key)
+    z = _normal(k1, (N, K), 2.0)
+    labels = jax.random.randint(k2, (N,), 0, K)
+    zn = np.asarray(z)
+    log_p = zn - np.log(np.sum(np.exp(zn), axis=1, keepdims=True))
+    expected = -np.mean(log_p[np.arange(N), np.asarray(labels)])
+    one_hot = jax.nn.one_hot(labels, K, dtype=jnp.float64)
+    np.testing.assert_allclose(L.cross_entropy(z, labels), expected, rtol=1e-13)
+    np.testing.assert_allclose(L.cross_entropy(z, one_hot), L.cross_entropy(z, labels), rtol=1e-15)
+    np.testing.assert_allclose(L.cross_entropy_grad(z, one_hot), L.cross_entropy_grad(z, labels), rtol=1e-15)
+    soft = np.asarray(_distributions(k2, (N, K)))
+    np.testing.assert_allclose(L.cross_entropy(z, soft), -np.mean(np.sum(soft * log_p, axis=1)), rtol=1e-13)
+
+
+def test_cross_entropy_middle_axes_sum(key):
+    k1, k2 = jax.random.split(key)
+    z, labels = _normal(k1, (N, 3, K)), jax.random.randint(k2, (N, 3), 0, K)
+    per_position = [L.cross_entropy(z[:, j], labels[:, j]) for j in range(3)]
+    np.testing.assert_allclose(L.cross_entropy(z, labels), sum(per_position), rtol=1e-14)
+
+
+def test_gaussian_nll_unit_variance_is_half_mse_plus_constant(key):
+    k1, k2 = jax.random.split(key)
+    mean, target = _normal(k1, (N, K)), _normal(k2, (N, K))
+    expected = 0.5 * L.mse(mean, target) + 0.5 * K * math.log(2 * math.pi)
+    np.testing.assert_allclose(L.gaussian_nll(mean, target), expected, rtol=1e-14)
+    np.testing.assert_allclose(L.gaussian_nll(mean, target, jnp.ones((N, K))), expected, rtol=1e-14)
+    np.testing.assert_allclose(L.get("gaussian_nll")(mean, target), expected, rtol=1e-14)
+
+
+def test_gaussian_nll_with_variance_formula(key):
+    k1, k2, k3 = jax.random.split(key, 3)
+    mean, target = np.asarray(_normal(k1, (N, K))), np.asarray(_normal(k2, (N, K)))
+    var = np.exp(np.asarray(_normal(k3, (N, K))))
+    expected = np.mean(np.sum(0.5 * np.log(2 * np.pi * var) + (target - mean) ** 2 / (2 * var), axis=1))
+    np.testing.assert_allclose(L.gaussian_nll(mean, target, var), expected, rtol=1e-13)
+    # The registry form: variance = softplus(raw output).
+    raw = np.log(np.expm1(var))
+    learned = L.get("gaussian_nll_learned")(np.concatenate([mean, raw], axis=1), target)
+    np.testing.assert_allclose(learned, expected, rtol=1e-12)
+
+
+def _entropy(t):
+    t = np.asarray(t)
+    return -np.mean(np.sum(np.where(t > 0, t * np.log(np.where(t > 0, t, 1)), 0), axis=-1))
+
+
+def test_kl_registry_is_cross_entropy_minus_entropy(key):
+    k1, k2 = jax.random.split(key)
+    z, t = _normal(k1, (N, K), 2.0), _distributions(k2, (N, K))
+    expected = L.cross_entropy(z, t) - _entropy(t)
+    np.testing.assert_allclose(L.get("kl_divergence")(z, t), expected, rtol=1e-13)
+
+
+def test_kl_and_js_formulas(key):
+    k1, k2 = jax.random.split(key)
+    p, q = np.asarray(_distributions(k1, (N, K))), np.exp(np.asarray(_normal(k2, (N, K))))
+    q = q / q.sum(axis=1, keepdims=True)
+
+    def kl(a, b):
+        return np.sum(np.where(a > 0, a * np.log(np.where(a > 0, a / b, 1)), 0), axis=-1)
+
+    m = 0.5 * (p + q)
+    np.testing.assert_allclose(L.kl_divergence(p, q), np.mean(kl(p, q)), rtol=1e-13)
+    np.testing.assert_allclose(L.kl_divergence(p[1], q[1]), kl(p[1], q[1]), rtol=1e-13)
+    np.testing.assert_allclose(L.js_divergence(p, q), np.mean(0.5 * kl(p, m) + 0.5 * kl(q, m)), rtol=1e-13)
+    np.testing.assert_allclose(L.kl_divergence(jnp.array([0.5, 0.5, 0.0]), jnp.array([0.25, 0.25, 0.5])), LN2)
+    # A zero in q where p is positive: the true value, +inf.
+    assert L.kl_divergence(jnp.array([0.5, 0.5]), jnp.array([1.0, 0.0])) == np.inf
+
+
+def test_mmd_formula(key):
+    k1, k2 = jax.random.split(key)
+    x, y, s = np.asarray(_normal(k1, (N, D))), np.asarray(_normal(k2, (M, D))), 0.9
+
+    def k(a, b):
+        return np.exp(-np.sum((a - b) ** 2) / (2 * s**2))
+
+    expected = (
+        sum(k(a, b) for a in x for b in x) / N**2
+        + sum(k(a, b) for a in y for b in y) / M**2
+        - 2 * sum(k(a, b) for a in x for b in y) / (N * M)
+    )
+    np.testing.assert_allclose(L.mmd(x, y, s), expected, rtol=1e-12)
+    np.testing.assert_allclose(L.get("mmd", bandwidth=s)(x, y), expected, rtol=1e-12)
+    # 1-D samples are samples of dimension 1.
+    np.testing.assert_allclose(L.mmd(x[:, 0], y[:, 0], s), L.mmd(x[:, :1], y[:, :1], s), rtol=1e-15)
+    np.testing.assert_allclose(L.mmd_grad(x[:, 0], y[:, 0], s), L.mmd_grad(x[:, :1], y[:, :1], s)[:, 0], rtol=1e-15)
+
+
+# ----------------------------------------------------------------------------------------
+# Properties on random input.
+# ----------------------------------------------------------------------------------------
+
+WEIGHTS = st.one_of(st.just(0.0), st.floats(1e-3, 1e3))
+SMALL_SHAPES = hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=5)
+REALS = st.floats(-30.0, 30.0, allow_nan=False, allow_subnormal=False)
+
+
+def _normalise(w):
+    w = np.where((w.sum(axis=-1, keepdims=True) == 0) & (np.arange(w.shape[-1]) == 0), 1.0, w)
+    return w / w.sum(axis=-1, keepdims=True)
+
+
+@st.composite
+def distribution_pairs(draw):
+    shape = draw(SMALL_SHAPES)
+    p = _normalise(draw(hnp.arrays(np.float64, shape, elements=WEIGHTS)))
+    q = _normalise(draw(hnp.arrays(np.float64, shape, elements=WEIGHTS)))
+    return p, q
+
+
+@st.composite
+def sample_pairs(draw):
+    n, m, d = draw(st.integers(1, 5)), draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    x = draw(hnp.arrays(np.float64, (n, d), elements=st.floats(-10, 10)))
+    y = draw(hnp.arrays(np.float64, (m, d), elements=st.floats(-10, 10)))
+    return x, y, draw(st.floats(0.1, 10.0))
+
+
+@PROPERTY
+@given(distribution_pairs())
+def test_kl_of_itself_is_zero_and_kl_is_non_negative(pq):
+    p, q = pq
+    assert float(L.kl_divergence(p, p)) == 0.0
+    kl = float(L.kl_divergence(p, q))
+    assert not math.isnan(kl)
+    assert kl >= -1e-12
+
+
+@PROPERTY
+@given(distribution_pairs())
+def test_js_symmetric_and_bounded(pq):
+    p, q = pq
+    js = float(L.js_divergence(p, q))
+    np.testing.assert_allclose(js, L.js_divergence(q, p), rtol=0, atol=1e-15)
+    assert -1e-12 <= js <= LN2 + 1e-12
+    assert abs(float(L.js_divergence(p, p))) <= 1e-15
+
+
+@PROPERTY
+@given(st.integers(2, 6).flatmap(lambda k: st.tuples(st.just(k), st.integers(1, k - 1))), st.data())
+def test_js_of_disjoint_supports_is_log_2(k_split, data):
+    k, split = k_split
+    w = data.draw(hnp.arrays(np.float64, (k,), elements=st.floats(1e-3, 1e3)))
+    p = np.where(np.arange(k) < split, w, 0.0)
+    q = np.where(np.arange(k) >= split, w, 0.0)
+    np.testing.assert_allclose(L.js_divergence(_normalise(p), _normalise(q)), LN2, rtol=1e-14)
+
+
+@PROPERTY
+@given(sample_pairs())
+def test_mmd_of_itself_is_zero_and_mmd_is_non_negative(xys):
+    x, y, s = xys
+    assert abs(float(L.mmd(x, x, s))) <= 1e-12
+    assert float(L.mmd(x, y, s)) >= -1e-12
+    assert np.all(np.abs(np.asarray(L.mmd_grad(x, x, s))) <= 1e-12)
+
+
+@PROPERTY
+@given(hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 5)), elements=REALS), st.data())
+def test_cross_entropy_non_negative(z, data):
+    labels = data.draw(hnp.arrays(np.int32, z.shape[:1], elements=st.integers(0, z.shape[1] - 1)))
+    soft = _normalise(data.draw(hnp.arrays(np.float64, z.shape, elements=WEIGHTS)))
+    assert float(L.cross_entropy(z, labels)) >= 0
+    assert float(L.cross_entropy(z, soft)) >= 0
+    t = data.draw(hnp.arrays(np.float64, z.shape, elements=st.floats(0, 1)))
+    assert float(L.binary_cross_entropy(z, t)) >= 0
+
+
+@PROPERTY
+@given(st.data())
+def test_l1_and_mse_non_negative(data):
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+    a = data.draw(hnp.arrays(np.float64, shape, elements=REALS))
+    b = data.draw(hnp.arrays(np.float64, shape, elements=REALS))
+    assert float(L.mse(a, b)) >= 0
+    assert float(L.l1(a, b)) >= 0
+    assert float(L.mse(a, a)) == 0 and float(L.l1(a, a)) == 0
+    assert (float(L.mse(a, b)) == 0) == bool(np.all(a == b))
+
+
+# ----------------------------------------------------------------------------------------
+# Extreme input: finite values, finite gradients.
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("t", [0.0, 1.0])
+@pytest.mark.parametrize("z", [100.0, -100.0, 1000.0, -1000.0])
+def test_binary_cross_entropy_extreme_logits(z, t):
+    logits, targets = jnp.array([[z]]), jnp.array([[t]])
+    value = L.binary_cross_entropy(logits, targets)
+    expected = max(z, 0.0) + math.log1p(math.exp(-abs(z))) - t * z  # softplus(z) - t z
+    np.testing.assert_allclose(value, expected, rtol=1e-15)
+    g = jax.grad(L.binary_cross_entropy)(logits, targets)
+    hand = L.binary_cross_entropy_grad(logits, targets)
+    assert _finite(value, g, hand)
+    sigmoid = 1 / (1 + math.exp(-z)) if z > -700 else 0.0
+    np.testing.assert_allclose(hand, [[sigmoid - t]], rtol=1e-15)
+    np.testing.assert_allclose(g, hand, rtol=1e-15)
+
+
+@pytest.mark.parametrize("labels", [jnp.array([0]), jnp.array([1]), jnp.array([[0.25, 0.75]])], ids=["0", "1", "soft"])
+def test_cross_entropy_huge_logit_gap(labels):
+    logits = jnp.array([[1000.0, 0.0]])
+    value = L.cross_entropy(logits, labels)
+    t = jax.nn.one_hot(labels, 2, dtype=jnp.float64) if labels.dtype.kind == "i" else labels
+    np.testing.assert_allclose(value, 1000.0 * t[0, 1], rtol=1e-15)
+    g, hand = jax.grad(L.cross_entropy)(logits, labels), L.cross_entropy_grad(logits, labels)
+    assert _finite(g, hand)
+    np.testing.assert_allclose(hand, jnp.array([[1.0, 0.0]]) - t, atol=1e-300)
+    np.testing.assert_allclose(g, hand, rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "labels", [jnp.array([0, 0]), jnp.array([[1.0, 0.0, 0.0], [0.5, 0.0, 0.5]])], ids=["int", "soft"]
+)
+def test_cross_entropy_minus_inf_logit_on_zero_label(labels):
+    logits = jnp.array([[0.0, -jnp.inf, 1.0], [2.0, -jnp.inf, 0.0]])
+    value = L.cross_entropy(logits, labels)
+    finite_logits = logits.at[:, 1].set(-1e4)  # the same softmax, to rounding
+    np.testing.assert_allclose(value, L.cross_entropy(finite_logits, labels), rtol=1e-15)
+    g, hand = jax.grad(L.cross_entropy)(logits, labels), L.cross_entropy_grad(logits, labels)
+    assert _finite(value, g, hand)
+    np.testing.assert_allclose(g, hand, rtol=1e-15, atol=1e-300)
+    np.testing.assert_array_equal(hand[:, 1], 0.0)
+
+
+def test_kl_and_js_with_zeros_in_p():
+    p = jnp.array([[0.0, 0.3, 0.7], [0.5, 0.0, 0.5]])
+    q = jnp.array([[0.2, 0.3, 0.5], [0.1, 0.4, 0.5]])
+    for fn, grad_fn in [(L.kl_divergence, L.kl_divergence_grad), (L.js_divergence, L.js_divergence_grad)]:
+        value = fn(p, q)
+        auto = jax.grad(fn, argnums=(0, 1))(p, q)
+        hand = grad_fn(p, q)
+        assert _finite(value, auto, hand)
+        for a, h in zip(auto, hand):
+            np.testing.assert_allclose(h, a, rtol=1e-14)
+    # Zeros in p against zeros in q: still finite.
+    q0 = jnp.array([[0.0, 0.3, 0.7], [0.5, 0.0, 0.5]])
+    assert _finite(L.kl_divergence(p, q0), L.kl_divergence_grad(p, q0), jax.grad(L.kl_divergence, argnums=(0, 1))(p, q0))
+    assert L.kl_divergence(p, q0) == 0
+
+
+@pytest.mark.parametrize("name", ["kl_divergence", "js_divergence"])
+def test_divergence_registry_extreme_logits(name):
+    loss = L.get(name)
+    logits = jnp.array([[1000.0, 0.0, -jnp.inf], [0.0, -1000.0, 5.0]])
+    target = jnp.array([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
+    value, auto, hand = loss(logits, target), jax.grad(loss)(logits, target), loss.grad(logits, target)
+    assert _finite(value, auto, hand)
+    np.testing.assert_allclose(hand, auto, rtol=1e-14, atol=1e-300)
+    if name == "kl_divergence":  # CE(soft) - H(target), with the log-sum-exp trick
+        np.testing.assert_allclose(value, L.cross_entropy(logits, target) - _entropy(target), rtol=1e-14)
+    else:
+        assert 0 < float(value) <= LN2
+
+
+def test_gaussian_nll_zero_variance_is_clamped_and_finite():
+    mean, target, variance = jnp.array([[0.0, 1.0]]), jnp.array([[0.0, 1.0 + 1e-4]]), jnp.zeros((1, 2))
+    value = L.gaussian_nll(mean, target, variance)
+    auto = jax.grad(L.gaussian_nll, argnums=(0, 2))(mean, target, variance)
+    hand = L.gaussian_nll_grad(mean, target, variance)
+    assert _finite(value, auto, hand)
+    np.testing.assert_allclose(value, L.gaussian_nll(mean, target, jnp.full((1, 2), 1e-6)), rtol=1e-15)
+    np.testing.assert_array_equal(hand[1], 0.0)
+    np.testing.assert_allclose(hand[0], auto[0], rtol=1e-14)
+    # The registry form, with a very negative raw variance output.
+    pred = jnp.array([[0.0, -800.0]])
+    loss = L.get("gaussian_nll_learned")
+    assert _finite(loss(pred, jnp.array([[0.5]])), loss.grad(pred, jnp.array([[0.5]])))
+
+
+def test_mmd_far_apart_samples_finite():
+    x, y = jnp.array([[0.0], [1e-3]]), jnp.array([[1e4]])
+    value, g = L.mmd(x, y, 0.1), L.mmd_grad(x, y, 0.1)
+    assert _finite(value, g, jax.grad(L.mmd)(x, y, 0.1))
+    np.testing.assert_allclose(value, 2.0, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------
+# Bad input: clear errors naming the argument.
+# ----------------------------------------------------------------------------------------
+
+
+def _raises(exc, *fragments):
+    """pytest.raises matching every fragment of the message, in order."""
+    return pytest.raises(exc, match=".*".join(re.escape(f) for f in fragments))
+
+
+@pytest.mark.parametrize(
+    ("fn", "names"),
+    [
+        (L.mse, ("prediction", "target")),
+        (L.l1, ("prediction", "target")),
+        (L.binary_cross_entropy, ("logits", "targets")),
+        (L.gaussian_nll, ("mean", "target")),
+        (L.mse_grad, ("prediction", "target")),
+        (L.binary_cross_entropy_grad, ("logits", "targets")),
+        (L.gaussian_nll_grad, ("mean", "target")),
+    ],
+    ids=["mse", "l1", "bce", "gaussian_nll", "mse_grad", "bce_grad", "gaussian_nll_grad"],
+)
+def test_n_against_n1_is_refused(fn, names):
+    with _raises(ValueError, names[0], names[1], "(5,)", "(5, 1)"):
+        fn(jnp.zeros(5), jnp.zeros((5, 1)))
+    with _raises(ValueError, "(5, 1)", "(5,)"):
+        fn(jnp.zeros((5, 1)), jnp.zeros(5))
+
+
+@all_names
+def test_registry_refuses_broadcasting_target(name, key):
+    pred, target = _registry_inputs(name, "default", key)
+    bad = target[..., None] if name != "mmd" else target[..., :1]
+    with pytest.raises(ValueError, match=re.escape(str(tuple(bad.shape)))):
+        L.get(name)(pred, bad)
+
+
+@pytest.mark.parametrize(
+    ("fn", "name"),
+    [
+        (L.mse, "prediction"),
+        (L.l1_grad, "prediction"),
+        (L.cross_entropy, "logits"),
+        (L.binary_cross_entropy, "logits"),
+        (L.gaussian_nll, "mean"),
+        (L.kl_divergence, "p"),
+        (L.js_divergence_grad, "p"),
+        (L.mmd, "x"),
+    ],
+    ids=lambda v: getattr(v, "__name__", v),
+)
+def test_integer_predictions_are_refused(fn, name):
+    first = jnp.array([[1, 0], [0, 1]])
+    second = jnp.array([0, 1]) if fn is L.cross_entropy else jnp.eye(2)
+    with _raises(TypeError, f"{name} must be a floating-point array", "int"):
+        fn(first, second)
+
+
+def test_bad_labels():
+    logits = jnp.zeros((2, 3))
+    for labels in (jnp.array([0, 3]), jnp.array([-1, 0])):
+        with _raises(ValueError, "labels must lie in [0, 3)"):
+            L.cross_entropy(logits, labels)
+        with _raises(ValueError, "labels must lie in [0, 3)"):
+            L.cross_entropy_grad(logits, labels)
+    with _raises(ValueError, "integer labels", "(2,)", "(2, 1)"):
+        L.cross_entropy(logits, jnp.array([[0], [1]]))
+    with _raises(ValueError, "labels", "(2, 3)", "(2,)"):
+        L.cross_entropy(logits, jnp.array([0.0, 1.0]))
+    with _raises(TypeError, "labels", "bool"):
+        L.cross_entropy(logits, jnp.array([True, False]))
+    with _raises(ValueError, "logits must have shape [N, K]", "(3,)"):
+        L.cross_entropy(jnp.zeros(3), jnp.array(0))
+    with _raises(ValueError, "labels must hold non-negative values summing to 1"):
+        L.cross_entropy(logits, jnp.array([[1.2, -0.2, 0.0], [0.0, 0.0, 1.0]]))
+    with _raises(ValueError, "labels must hold non-negative values summing to 1"):
+        L.cross_entropy_grad(logits, jnp.array([[0.5, 0.4, 0.0], [0.0, 0.0, 1.0]]))
+
+
+def test_bad_binary_targets():
+    for t in (2.0, -0.5):
+        with _raises(ValueError, "targets must lie in [0, 1]"):
+            L.binary_cross_entropy(jnp.zeros((2, 1)), jnp.array([[0.0], [t]]))
+        with _raises(ValueError, "targets must lie in [0, 1]"):
+            L.binary_cross_entropy_grad(jnp.zeros((2, 1)), jnp.array([[0.0], [t]]))
+
+
+def test_bad_variance():
+    mean = jnp.zeros((2, 2))
+    with _raises(ValueError, "variance must be non-negative"):
+        L.gaussian_nll(mean, mean, jnp.array([[1.0, -1e-3], [1.0, 1.0]]))
+    with _raises(ValueError, "variance must be non-negative"):
+        L.gaussian_nll_grad(mean, mean, jnp.array([[1.0, -1e-3], [1.0, 1.0]]))
+    with _raises(ValueError, "mean and variance", "(2, 2)", "(2,)"):
+        L.gaussian_nll(mean, mean, jnp.ones(2))
+    with _raises(TypeError, "variance must be a floating-point array"):
+        L.gaussian_nll(mean, mean, jnp.ones((2, 2), int))
+    for eps in (0.0, -1.0):
+        with _raises(ValueError, "eps must be positive"):
+            L.gaussian_nll(mean, mean, jnp.ones((2, 2)), eps=eps)
+    with _raises(ValueError, "gaussian_nll_learned", "[N, 2K]", "(2, 3)", "(2, 2)"):
+        L.get("gaussian_nll_learned")(jnp.zeros((2, 3)), mean)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: L.mse(jnp.zeros((0, 2)), jnp.zeros((0, 2))),
+        lambda: L.l1_grad(jnp.zeros((0,)), jnp.zeros((0,))),
+        lambda: L.cross_entropy(jnp.zeros((0, 3)), jnp.zeros((0,), int)),
+        lambda: L.binary_cross_entropy(jnp.zeros((0, 1)), jnp.zeros((0, 1))),
+        lambda: L.gaussian_nll(jnp.zeros((0, 1)), jnp.zeros((0, 1)), jnp.ones((0, 1))),
+        lambda: L.mmd(jnp.zeros((0, 2)), jnp.zeros((3, 2))),
+        lambda: L.mmd(jnp.zeros((3, 2)), jnp.zeros((0, 2))),
+        lambda: L.kl_divergence(jnp.zeros((0, 2)), jnp.zeros((0, 2))),
+        lambda: L.js_divergence_grad(jnp.zeros((0, 2)), jnp.zeros((0, 2))),
+        lambda: L.get("kl_divergence")(jnp.zeros((0, 2)), jnp.zeros((0, 2))),
+    ],
+    ids=["mse", "l1_grad", "ce", "bce", "gaussian_nll", "mmd-x", "mmd-y", "kl", "js_grad", "kl-registry"],
+)
+def test_empty_batch_is_refused(call):
+    with _raises(ValueError, "at least one example", "(0,"):
+        call()
+
+
+def test_bad_distributions():
+    good = jnp.array([0.5, 0.5])
+    for bad in (jnp.array([1.5, -0.5]), jnp.array([0.5, 0.4])):
+        with _raises(ValueError, "p must hold non-negative values summing to 1"):
+            L.kl_divergence(bad, good)
+        with _raises(ValueError, "q must hold non-negative values summing to 1"):
+            L.js_divergence_grad(good, bad)
+    with _raises(ValueError, "(2,)", "(3,)"):
+        L.kl_divergence(good, jnp.array([0.2, 0.3, 0.5]))
+    with _raises(ValueError, "rank 1 or 2", "(1, 1, 2)"):
+        L.js_divergence(good[None, None], good[None, None])
+    with pytest.raises(ValueError, match="summing to 1"):
+        L.get("kl_divergence")(jnp.zeros((1, 2)), jnp.array([[0.5, 0.6]]))
+
+
+def test_bad_mmd_input():
+    x = jnp.zeros((3, 2))
+    with _raises(ValueError, "same dimension", "(3, 2)", "(4, 3)"):
+        L.mmd(x, jnp.zeros((4, 3)))
+    with _raises(ValueError, "same dimension", "(3, 2)", "(4,)"):
+        L.mmd_grad(x, jnp.zeros(4))
+    with _raises(ValueError, "x must have rank 1 or 2", "(3, 2, 1)"):
+        L.mmd(x[..., None], x[..., None])
+    for s in (0.0, -1.0):
+        with _raises(ValueError, "bandwidth must be positive"):
+            L.mmd(x, x, s)
+        with _raises(ValueError, "bandwidth must be positive"):
+            L.mmd_grad(x, x, s)
+        with _raises(ValueError, "bandwidth must be positive"):
+            L.get("mmd", bandwidth=s)(x, x)
+    with _raises(ValueError, "bandwidth must be a scalar", "(2,)"):
+        L.mmd(x, x, jnp.ones(2))
+
+
+def test_get_errors():
+    with pytest.raises(ValueError, match="unknown loss 'nope'") as info:
+        L.get("nope")
+    for name in L.names():
+        assert name in str(info.value)
+    with _raises(ValueError, "'mse'", "none", "bandwidth"):
+        L.get("mse", bandwidth=1.0)
+    with _raises(ValueError, "'mmd'", "bandwidth", "width"):
+        L.get("mmd", width=1.0)
+    with _raises(TypeError, "loss must be a name or a Loss", "int"):
+        L.get(3)
+    loss = L.get("mmd", bandwidth=0.5)
+    assert L.get(loss) is loss
+    with _raises(ValueError, "bandwidth", "Loss instance"):
+        L.get(loss, bandwidth=1.0)
+
+
+def test_names():
+    assert L.names() == tuple(sorted(L.names()))
+    assert set(L.names()) >= {"mse", "l1", "cross_entropy", "binary_cross_entropy", "kl_divergence", "mmd"}
+
+
+# ----------------------------------------------------------------------------------------
+# Under jax.jit a bad value is NaN, not a silent number.
+# ----------------------------------------------------------------------------------------
+
+
+def test_jitted_bad_values_are_nan():
+    logits = jnp.zeros((2, 3))
+    ce, ce_grad = jax.jit(L.cross_entropy), jax.jit(L.cross_entropy_grad)
+    assert np.isfinite(ce(logits, jnp.array([0, 2])))
+    for labels in (jnp.array([0, 3]), jnp.array([-1, 0])):
+        assert np.isnan(ce(logits, labels))
+        assert np.all(np.isnan(ce_grad(logits, labels)))
+    assert np.isnan(ce(logits, jnp.array([[0.5, 0.6, 0.0], [1.0, 0.0, 0.0]])))
+
+    bce = jax.jit(L.binary_cross_entropy)
+    assert np.isfinite(bce(jnp.zeros((2, 1)), jnp.array([[0.0], [1.0]])))
+    assert np.isnan(bce(jnp.zeros((2, 1)), jnp.array([[0.0], [2.0]])))
+    assert np.all(np.isnan(jax.jit(L.binary_cross_entropy_grad)(jnp.zeros((2, 1)), jnp.array([[0.0], [2.0]]))))
+
+    nll, nll_grad = jax.jit(L.gaussian_nll), jax.jit(L.gaussian_nll_grad)
+    mean, ok_var, bad_var = jnp.zeros((1, 2)), jnp.ones((1, 2)), jnp.array([[1.0, -1.0]])
+    assert np.isfinite(nll(mean, mean, ok_var))
+    assert np.isnan(nll(mean, mean, bad_var))
+    assert all(np.all(np.isnan(g)) for g in nll_grad(mean, mean, bad_var))
+
+    bad_p = jnp.array([0.7, 0.7])
+    assert np.isnan(jax.jit(L.kl_divergence)(bad_p, jnp.array([0.5, 0.5])))
+    assert np.isnan(jax.jit(L.js_divergence)(jnp.array([0.5, 0.5]), bad_p))
+    assert np.isnan(jax.jit(L.get("kl_divergence"))(jnp.zeros((1, 2)), bad_p[None]))
+    assert np.isnan(jax.jit(L.mmd)(jnp.zeros((2, 1)), jnp.ones((2, 1)), -1.0))
+
+
+def test_jitted_shape_errors_still_raise():
+    with _raises(ValueError, "(5,)", "(5, 1)"):
+        jax.jit(L.mse)(jnp.zeros(5), jnp.zeros((5, 1)))
+    with _raises(ValueError, "integer labels"):
+        jax.jit(L.cross_entropy)(jnp.zeros((2, 3)), jnp.array([[0], [1]]))
+
+
+# ----------------------------------------------------------------------------------------
+# Dtypes, jit, retracing, hashing, traced hyperparameters.
+# ----------------------------------------------------------------------------------------
+
+
+@cases
+def test_float32_in_float32_out(name, form, key):
+    loss = L.get(name)
+    pred, target = _registry_inputs(name, form, key, dtype=jnp.float32)
+    value, grad = loss(pred, target), loss.grad(pred, target)
+    assert value.dtype == jnp.float32 and value.shape == ()
+    assert grad.dtype == jnp.float32 and grad.shape == pred.shape
+    assert _finite(value, grad)
+    pred64, target64 = _registry_inputs(name, form, key)
+    np.testing.assert_allclose(value, loss(pred64, target64), rtol=1e-4, atol=1e-5)
+
+
+def test_float32_direct_functions():
+    a, b = jnp.array([[0.2, 0.8]], jnp.float32), jnp.array([[0.5, 0.5]], jnp.float32)
+    for out in [
+        L.mse(a, b),
+        L.l1_grad(a, b),
+        *L.gaussian_nll_grad(a, b, a),
+        *L.kl_divergence_grad(a, b),
+        *L.js_divergence_grad(a, b),
+        L.mmd(a, b),
+        L.mmd_grad(a[0], b[0]),
+        L.cross_entropy(a, jnp.array([1])),
+    ]:
+        assert out.dtype == jnp.float32
+
+
+@cases
+def test_jit_equals_eager_without_retracing(name, form, key):
+    loss = L.get(name)
+    pred, target = _registry_inputs(name, form, key)
+    traces = []
+
+    @jax.jit
+    def both(p, t):
+        traces.append(None)
+        return loss(p, t), loss.grad(p, t)
+
+    value, grad = both(pred, target)
+    np.testing.assert_allclose(value, loss(pred, target), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(grad, loss.grad(pred, target), rtol=1e-12, atol=1e-15)
+    value2, _ = both(0.5 * pred, target)
+    np.testing.assert_allclose(value2, loss(0.5 * pred, target), rtol=1e-12, atol=1e-15)
+    assert len(traces) == 1
+
+
+def test_loss_is_hashable_and_a_static_argument(key):
+    a, b = L.get("mmd", bandwidth=0.5), L.get("mmd", bandwidth=0.5)
+    assert a == b and hash(a) == hash(b)
+    assert a != L.get("mmd", bandwidth=1.0) and a != L.get("mmd")
+    assert L.get("mmd").params == (1.0,)
+    assert len({a, b, L.get("mmd")}) == 2
+    x, y = _normal(key, (3, 2)), _normal(jax.random.fold_in(key, 1), (4, 2))
+    traces = []
+
+    @jax.jit(static_argnums=0)
+    def apply(loss, p, t):
+        traces.append(None)
+        return loss(p, t)
+
+    np.testing.assert_allclose(apply(a, x, y), L.mmd(x, y, 0.5), rtol=1e-12)
+    apply(b, x, y)
+    assert len(traces) == 1
+    apply(L.get("mmd"), x, y)
+    assert len(traces) == 2
+
+
+def test_traced_bandwidth_under_vmap(key):
+    x, y = _normal(key, (N, D)), _normal(jax.random.fold_in(key, 1), (M, D)) + 0.5
+    bandwidths = jnp.array([0.3, 1.0, 2.5])
+    values = jax.vmap(lambda s: L.mmd(x, y, s))(bandwidths)
+    grads = jax.vmap(lambda s: L.mmd_grad(x, y, s))(bandwidths)
+    assert values.shape == (3,) and grads.shape == (3, N, D)
+    for i, s in enumerate([0.3, 1.0, 2.5]):
+        np.testing.assert_allclose(values[i], L.mmd(x, y, s), rtol=1e-12)
+        np.testing.assert_allclose(grads[i], L.mmd_grad(x, y, s), rtol=1e-12)
+    # A Loss carrying a traced bandwidth, and one bad bandwidth in the sweep.
+    swept = jax.jit(jax.vmap(lambda s: L.Loss("mmd", L.mmd, L.mmd_grad, (s,))(x, y)))(jnp.array([1.0, -1.0]))
+    np.testing.assert_allclose(swept[0], L.mmd(x, y, 1.0), rtol=1e-12)
+    assert np.isnan(swept[1])
