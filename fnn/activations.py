@@ -29,7 +29,8 @@ Reference: I. Goodfellow, Y. Bengio, A. Courville, *Deep Learning*, MIT Press 20
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+import dataclasses
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -285,7 +286,8 @@ def _log_softmax_vjp(z: Array, log_s: Array, g: Array, axis: int = -1) -> Array:
 # ----------------------------------------------------------------------------------------
 
 
-class Activation(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Activation:
     """An activation with its local chain-rule step; hashable, so usable as a static argument.
 
     Attributes:
@@ -395,12 +397,10 @@ def one_hot(labels: ArrayLike, num_classes: int, dtype: Any = jnp.float32) -> Ar
     labels = jnp.asarray(labels)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
-    ok = _checks.require(
-        (labels >= 0) & (labels < num_classes),
-        f"labels must lie in [0, {num_classes}), got values outside it",
-    )
+    in_range = (labels >= 0) & (labels < num_classes)
+    ok = _checks.require(in_range, f"labels must lie in [0, {num_classes}), got values outside it")
     encoded = jax.nn.one_hot(labels, num_classes, dtype=dtype)
-    return _checks.poison(encoded, ok)
+    return encoded if ok is True else jnp.where(in_range[..., None], encoded, jnp.nan)
 
 
 def predict_classes(scores: ArrayLike, threshold: float = 0.0) -> Array:

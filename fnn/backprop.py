@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import jax
+import jax  # noqa: F401  (the doctests use it)
 import jax.numpy as jnp
 
 from fnn import losses as _losses
@@ -89,9 +89,7 @@ def forward(
     a = _mlp.check_input(params, x)
     caches = []
     for layer, f in zip(params, _mlp.layer_activations(len(params), activation, output_activation)):
-        z = a @ layer["W"]
-        # The bias is broadcast explicitly so that jax_numpy_rank_promotion="raise" accepts it.
-        z = z + jax.lax.broadcast_to_rank(layer["b"], z.ndim)
+        z = _mlp.affine(layer, a)
         out = f(z)
         caches.append(LayerCache(a, z, out))
         a = out

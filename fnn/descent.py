@@ -7,8 +7,9 @@ loss, or the hand-written :func:`fnn.backprop.value_and_grad`. The whole run is 
 loop; the learning rate may be a traced array, so a sweep over rates or over initial
 parameters (seeds) is one ``jax.vmap``.
 
-A non-finite loss is never trained through silently: the run stops updating at the first
-non-finite loss, and :func:`raise_if_nonfinite` names the step where it appeared.
+A non-finite loss or gradient is never trained through silently: the run stops updating at
+the first step where either is NaN or infinite, and :func:`raise_if_nonfinite` names the step
+where the loss curve turned non-finite.
 
 Reference: A. Cauchy, *Méthode générale pour la résolution des systèmes d'équations
 simultanées*, C. R. Acad. Sci. Paris 25, 1847.
@@ -44,26 +45,35 @@ def gradient_descent(
       steps: the number of updates T, a positive integer (static: it sets the loop length).
 
     Returns:
-      ``(params, losses)``: the parameters after the last finite step and ``losses: [T]``,
-      where ``losses[t]`` is the loss at :math:`\theta_t`, before update t. After a
-      non-finite loss the parameters stop changing and the remaining losses repeat it.
+      ``(params, losses)``: the final parameters and ``losses: [T]``, where ``losses[t]`` is
+      the loss at :math:`\theta_t`, before update t. From the first step whose loss or
+      gradient is non-finite, the parameters stop changing (they stay at that step's
+      :math:`\theta_t`) and the remaining losses repeat its loss; a step whose loss is
+      finite but whose gradient is not records NaN.
 
     >>> params, losses = gradient_descent(lambda p: (p ** 2, 2 * p), jnp.array(1.0), learning_rate=0.25, steps=3)
     >>> params, losses
-    (Array(0.125, dtype=float32, weak_type=True), Array([1.   , 0.25 , 0.0625], dtype=float32, weak_type=True))
+    (Array(0.125, dtype=float32), Array([1.   , 0.25 , 0.0625], dtype=float32, weak_type=True))
     """
     steps = _checks.positive_int(steps, "steps")
     learning_rate = jnp.asarray(learning_rate)
     if learning_rate.ndim:
         raise ValueError(f"learning_rate must be a scalar, got shape {learning_rate.shape}")
-    ok = _checks.require(learning_rate > 0, f"learning_rate must be positive, got {learning_rate}")
+    ok = _checks.require(learning_rate > 0, "learning_rate must be positive")
     learning_rate = _checks.poison(learning_rate, ok)
 
     def step(carry: tuple[Params, Array], _: None) -> tuple[tuple[Params, Array], Array]:
         params, stopped = carry
         loss, grads = value_and_grad(params)
+        grads_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+        # A finite loss with a non-finite gradient is recorded as NaN, so the curve shows the step.
+        loss = jnp.where(grads_finite, loss, jnp.nan)
         stopped = stopped | ~jnp.isfinite(loss)
-        updated = jax.tree.map(lambda p, g: jnp.where(stopped, p, p - learning_rate * g), params, grads)
+        # Cast back to each leaf's dtype: a float64 rate (a sweep under x64) must not promote float32
+        # params, which lax.scan would reject as a change of the carry's type.
+        updated = jax.tree.map(
+            lambda p, g: jnp.where(stopped, p, (p - learning_rate * g).astype(jnp.result_type(p))), params, grads
+        )
         return (updated, stopped), loss
 
     (params, _), losses = jax.lax.scan(step, (params, jnp.asarray(False)), None, length=steps)

@@ -86,9 +86,12 @@ class GradientReport(NamedTuple):
 
 
 def _errors(a: np.ndarray | None, b: np.ndarray | None) -> tuple[float, float]:
-    """Max absolute error, and it divided by max |b| (the reference); NaN if either is missing."""
+    """Max absolute error, and it divided by max |b| (the reference); NaN if either is missing, inf if either is not finite."""
     if a is None or b is None:
         return float("nan"), float("nan")
+    # A NaN error would compare False against any tolerance and pass assert_close silently.
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return float("inf"), float("inf")
     abs_err = float(np.max(np.abs(a - b))) if a.size else 0.0
     scale = float(np.max(np.abs(b))) if b.size else 0.0
     if scale == 0.0:

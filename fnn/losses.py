@@ -26,12 +26,14 @@ and :func:`fnn.checking.checked` turns it into an error with the same message.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+import dataclasses
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
 from fnn import _checks
+from fnn import activations as _activations
 from fnn._types import Array, ArrayLike
 
 __all__ = [
@@ -85,6 +87,8 @@ def _distribution_pair(p: ArrayLike, q: ArrayLike) -> tuple[Array, Array, Array 
     q = _checks.float_array(q, "q").astype(p.dtype)
     _checks.same_shape(p, q, "p", "q")
     _checks.ndim_in(p, "p", (1, 2))
+    if p.ndim == 2:
+        _checks.nonempty_batch(p, "p")  # a mean over no examples would be a silent NaN
     ok_p = _distribution(p, "p", p.dtype)
     ok_q = _distribution(q, "q", p.dtype)
     return p, q, _both(ok_p, ok_q)
@@ -543,19 +547,24 @@ def mmd_grad(x: ArrayLike, y: ArrayLike, bandwidth: ArrayLike = 1.0) -> Array:
 # ----------------------------------------------------------------------------------------
 
 
-def _softmax_vjp(logits: Array, d_probs: Array) -> Array:
-    s = jax.nn.softmax(logits, axis=-1)
-    return s * (d_probs - jnp.sum(s * d_probs, axis=-1, keepdims=True))
-
-
 def _kl_from_logits(logits: Array, target: Array) -> Array:
-    return kl_divergence(target, jax.nn.softmax(_checks.float_array(logits, "prediction"), axis=-1))
+    # KL(t || softmax(z)) = sum t log t - sum t log_softmax(z). Log-softmax stays finite where
+    # the log of a softmax rounded to 0 is -inf (logits [1000, 0]: inf loss, NaN gradient).
+    logits = _checks.float_array(logits, "prediction")
+    log_q = jax.nn.log_softmax(logits, axis=-1)
+    # Validation and the 0 log 0 = 0 convention, as kl_divergence(target, softmax(logits)).
+    p, _, ok = _distribution_pair(target, jnp.exp(log_q))
+    positive = p > 0
+    per_class = _xlogy(p, p) - jnp.where(positive, p * jnp.where(positive, log_q, 0), 0)
+    return _checks.poison(_reduce_distributions(per_class), ok)
 
 
 def _kl_from_logits_grad(logits: Array, target: Array) -> Array:
+    # The softmax VJP of -p/q, simplified: (softmax(z) sum_k p_k - p) / N, with no p/q to overflow.
     logits = _checks.float_array(logits, "prediction")
-    _, d_q = kl_divergence_grad(target, jax.nn.softmax(logits, axis=-1))
-    return _softmax_vjp(logits, d_q)
+    q = jax.nn.softmax(logits, axis=-1)
+    p, _, ok = _distribution_pair(target, q)
+    return _checks.poison((q * jnp.sum(p, axis=-1, keepdims=True) - p) / _examples(p), ok)
 
 
 def _js_from_logits(logits: Array, target: Array) -> Array:
@@ -564,8 +573,10 @@ def _js_from_logits(logits: Array, target: Array) -> Array:
 
 def _js_from_logits_grad(logits: Array, target: Array) -> Array:
     logits = _checks.float_array(logits, "prediction")
-    _, d_q = js_divergence_grad(target, jax.nn.softmax(logits, axis=-1))
-    return _softmax_vjp(logits, d_q)
+    softmax = _activations.get("softmax")
+    q = softmax(logits)
+    _, d_q = js_divergence_grad(target, q)
+    return softmax.vjp(logits, q, d_q)
 
 
 def _split_mean_variance(prediction: Array, target: Array) -> tuple[Array, Array]:
@@ -599,7 +610,8 @@ def _gaussian_nll_unit_grad(prediction: Array, target: Array) -> Array:
     return gaussian_nll_grad(prediction, target)[0]
 
 
-class Loss(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Loss:
     """A loss of a network output with its hand-written derivative; hashable.
 
     Attributes:

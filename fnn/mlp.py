@@ -40,7 +40,7 @@ from fnn import activations as _activations
 from fnn import initializers as _initializers
 from fnn._types import Array, ArrayLike, Params, PRNGKey, State
 
-__all__ = ["init", "apply", "layer_activations", "check_params", "check_input", "sizes_of", "MLP"]
+__all__ = ["init", "apply", "affine", "layer_activations", "check_params", "check_input", "sizes_of", "MLP"]
 
 ActivationSpec = Union[str, _activations.Activation]
 
@@ -153,6 +153,19 @@ def check_input(params: Params, x: ArrayLike) -> Array:
     return x
 
 
+def affine(layer: dict[str, Array], x: Array) -> Array:
+    """One layer's pre-activation :math:`z = x W + b`, ``[..., d_in] -> [..., d_out]``.
+
+    The bias is broadcast explicitly, so the code is valid under
+    ``jax_numpy_rank_promotion="raise"``.
+
+    >>> affine({"W": jnp.ones((2, 3)), "b": jnp.arange(3.0)}, jnp.ones((4, 2)))[0]
+    Array([2., 3., 4.], dtype=float32)
+    """
+    z = x @ layer["W"]
+    return z + jax.lax.broadcast_to_rank(layer["b"], z.ndim)
+
+
 def apply(
     params: Params,
     x: ArrayLike,
@@ -177,7 +190,7 @@ def apply(
     """
     x = check_input(params, x)
     for layer, f in zip(params, layer_activations(len(params), activation, output_activation)):
-        x = f(x @ layer["W"] + layer["b"])
+        x = f(affine(layer, x))
     return x
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 
 from fnn import _checks
@@ -181,7 +180,7 @@ def best_accuracy(x: ArrayLike, y: ArrayLike, values: ArrayLike) -> tuple[Array,
     d = x.shape[1]
     grids = jnp.meshgrid(*([values] * (d + 1)), indexing="ij")
     candidates = jnp.stack([g.ravel() for g in grids], axis=1)  # [V^(d+1), d+1]
-    outputs = _activations.step(x @ candidates[:, :d].T + candidates[:, d])  # [N, C]
+    outputs = _activations.step(x @ candidates[:, :d].T + candidates[None, :, d])  # [N, C]
     accuracy = jnp.mean(outputs == y[:, None], axis=0)
     best = jnp.argmax(accuracy)
     return accuracy[best], {"w": candidates[best, :d], "b": candidates[best, d]}

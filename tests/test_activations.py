@@ -44,8 +44,8 @@ KINK_IDS = [i for i, (n, _) in zip(CASE_IDS, CASES) if n in KINKS]
 
 # XLA on CPU flushes subnormals to zero, which is not what these properties are about.
 FLOATS = st.floats(-50.0, 50.0, allow_nan=False, allow_subnormal=False)
-ARRAYS = hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, max_side=4), elements=FLOATS)
-PROPERTY = settings(max_examples=25, deadline=None)
+ARRAYS = hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, max_side=3), elements=FLOATS)
+PROPERTY = settings(max_examples=20, deadline=None)
 
 cases = pytest.mark.parametrize(("name", "params"), CASES, ids=CASE_IDS)
 
@@ -102,7 +102,7 @@ def test_backward_matches_autodiff(name, params, key):
     g = jax.random.normal(kg, z.shape, dtype=jnp.float64)
     # The references are jitted only to compile once instead of op by op.
     a, expected_vjp = jax.jit(lambda z, g: _vjp_reference(act, z, g))(z, g)
-    _assert_rel_close(act(z), a, rtol=1e-15)
+    _assert_rel_close(act(z), a, rtol=1e-14)
     if name in NON_ELEMENTWISE:
         assert not act.elementwise
     else:
@@ -149,11 +149,12 @@ def test_finite_differences_away_from_kinks(name, params, key):
     act = A.get(name, **params)
     z = jax.random.uniform(key, (7, 5), dtype=jnp.float64, minval=-3.0, maxval=3.0)
     kinks = KINKS[name][0] if name in KINKS else ()
+    z = np.asarray(z)
     for k in kinks:
-        z = jnp.where(jnp.abs(z - k) <= 0.1, k + 0.5, z)
+        z = np.where(np.abs(z - k) <= 0.1, k + 0.5, z)
     for k in kinks:
-        assert float(jnp.min(jnp.abs(z - k))) > 0.1
-    # jax's derivative of the forward, and then the hand-written one, against differences.
+        assert np.min(np.abs(z - k)) > 0.1
+    # jax's derivative of the forward, then the hand-written one, against finite differences.
     check_grads(act, (z,), order=1, modes=("fwd", "rev"))
     check_grads(_with_handwritten_backward(act), (z,), order=1, modes=("rev",))
 
@@ -321,11 +322,6 @@ def test_jit_equals_eager_without_retracing(name, params, key):
     assert len(traces) == 1
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="Activation is a NamedTuple, which cannot be weakly referenced, and jax.jit needs to",
-)
 def test_activation_can_be_jitted_directly():
     act = A.get("tanh")
     z = jnp.linspace(-2.0, 2.0, 5)
