@@ -16,6 +16,12 @@ Modules:
   model        the model protocol that training uses
   backprop     the chain rule by hand: forward with caches, backward, value_and_grad
   descent      full-batch gradient descent as one compiled loop
+  optimizers   SGD, momentum, Nesterov, Adagrad, Adadelta, RMSprop, Adam, AdamW (on optax)
+  schedules    constant and step-decay learning rates
+  train        the Trainer: a whole training run as one compiled, vmappable function
+  rules        Hebb, Oja, the perceptron rule and the delta rule as (init, update) pairs
+  data         logic gates, synthetic sets, the digits, loaders (npz, CSV, IDX), splits
+  checkpoint   atomic save and restore of any pytree
   gradcheck    hand-written vs autodiff vs finite differences, per layer
   checking     value checks under jit (checkify)
 """
@@ -23,6 +29,8 @@ Modules:
 from fnn import activations as activations
 from fnn import backprop as backprop
 from fnn import checking as checking
+from fnn import checkpoint as checkpoint
+from fnn import data as data
 from fnn import descent as descent
 from fnn import gradcheck as gradcheck
 from fnn import initializers as initializers
@@ -30,7 +38,11 @@ from fnn import linear as linear
 from fnn import losses as losses
 from fnn import mlp as mlp
 from fnn import model as model
+from fnn import optimizers as optimizers
 from fnn import perceptron as perceptron
+from fnn import rules as rules
+from fnn import schedules as schedules
+from fnn import train as train
 from fnn.mlp import MLP as MLP
 from fnn.model import Model as Model
 
@@ -42,6 +54,8 @@ __all__ = [
     "activations",
     "backprop",
     "checking",
+    "checkpoint",
+    "data",
     "descent",
     "gradcheck",
     "initializers",
@@ -49,5 +63,9 @@ __all__ = [
     "losses",
     "mlp",
     "model",
+    "optimizers",
     "perceptron",
+    "rules",
+    "schedules",
+    "train",
 ]

@@ -23,6 +23,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.experimental import checkify
 
 from fnn._types import Array
@@ -105,7 +106,7 @@ def require(ok: Array, message: str) -> Array | bool:
       is also emitted through checkify.
     """
     if is_concrete(ok):
-        if not bool(jnp.all(ok)):
+        if not bool(np.all(np.asarray(ok))):
             raise ValueError(message)
         return True
     all_ok = jnp.all(ok)
@@ -139,3 +140,32 @@ def registry_lookup(kind: str, name: Any, registry: dict[str, tuple], given: dic
         allowed = ", ".join(defaults) or "none"
         raise ValueError(f"{kind} {name!r} takes parameters ({allowed}), got {unknown}")
     return entry, tuple(float(given.get(k, v)) for k, v in defaults.items())
+
+
+def in_range(value: Any, name: str, low: float, high: float, *, low_closed: bool, hint: str = "") -> Any:
+    """``value`` checked to be a real scalar in the interval from ``low`` to ``high`` (``high``
+    excluded; ``low`` included when ``low_closed``): a ``ValueError`` when concrete, NaN when traced.
+
+    A valid concrete value is returned unchanged, so a Python float stays weakly typed and does
+    not promote float32 parameters.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got the bool {value!r}")
+    interval = f"{'[' if low_closed else '('}{low:g}, {high:g})"
+    if is_concrete(value):
+        v = np.asarray(value)  # a string or another object comes out with a non-numeric dtype
+        if v.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+        if v.ndim:
+            raise ValueError(f"{name} must be a scalar, got shape {v.shape}")
+        ok = (v >= low if low_closed else v > low) and v < high
+        if not ok:
+            raise ValueError(f"{name} must lie in {interval}, got {v.item()!r}{hint}")
+        return value
+    if jnp.ndim(value):
+        raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(value)}")
+    dtype = jnp.result_type(value)
+    if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)):
+        raise TypeError(f"{name} must be a real number, got dtype {dtype}")
+    ok = ((value >= low) if low_closed else (value > low)) & (value < high)
+    return poison(value, require(ok, f"{name} must lie in {interval}{hint}"))

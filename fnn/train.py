@@ -1,0 +1,409 @@
+r"""Training as one compiled function: epochs of shuffled minibatches inside ``lax.scan``.
+
+A :class:`Trainer` holds everything that fixes the shape of a run (the model, the loss, the
+optimizer's name, the number of epochs, the batch size, how gradients are taken) and is
+hashable, so it is a static argument. Everything a user sweeps is an array argument: the
+initial state (and so the seed), the data, and the optimizer's hyperparameters. Hence
+
+* ``trainer.fit(state, train, validation, hyperparams)`` is one ``jax.jit``-compiled program:
+  the epochs are a ``lax.scan``, the minibatches of each epoch an inner ``lax.scan``, the
+  data reshuffled every epoch from the run's key, the learning-rate schedule and the
+  evaluation on the validation set inside;
+* ``jax.vmap`` of it over seeds, hyperparameters or data sets of one shape is a single
+  compiled program too, and a second call with other values never retraces.
+
+Minibatch SGD with batch size :math:`B` takes, for each epoch, a permutation of the
+:math:`N` training examples and steps through it :math:`B` at a time,
+
+.. math:: \theta \leftarrow \theta - \eta_t \, \mathrm{update}\Big(\nabla_\theta
+          \frac{1}{B} \sum_{i \in \mathcal B_t} \ell(f_\theta(x_i), y_i)\Big);
+
+``batch_size=None`` is full-batch gradient descent and ``batch_size=1`` online (stochastic)
+gradient descent. When :math:`B` does not divide :math:`N`, ``ragged="drop"`` (the default)
+drops the last :math:`N \bmod B` examples of each epoch's permutation (a different few each
+epoch), and ``ragged="keep"`` steps on them as one smaller batch after the full ones (a second
+batch shape, compiled once).
+
+A non-finite loss or gradient is never trained through: from the first step where one appears
+the parameters stop changing, the history records the epoch and step, and :meth:`Trainer.fit`
+raises ``FloatingPointError`` naming them when it is called eagerly (under a user's ``vmap``
+or ``jit``, read :attr:`History.nonfinite_epoch` and :func:`raise_if_nonfinite`).
+
+Reference: L. Bottou, F. Curtis, J. Nocedal, *Optimization Methods for Large-Scale Machine
+Learning*, SIAM Review 60(2), 2018.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from fnn import _checks
+from fnn import activations as _activations
+from fnn import losses as _losses
+from fnn import model as _model
+from fnn import optimizers as _optimizers
+from fnn._types import Array, ArrayLike, Params, PRNGKey, State
+
+__all__ = ["TrainState", "History", "Trainer", "raise_if_nonfinite"]
+
+Data = tuple[ArrayLike, ArrayLike]
+Hyperparams = Mapping[str, ArrayLike]
+
+
+class TrainState(NamedTuple):
+    """Everything a run carries from one epoch to the next; checkpoint it to resume.
+
+    Attributes:
+      params: the model's parameters.
+      model_state: the model's running state (``()`` for a plain MLP).
+      opt_state: the optimizer's state (its step count drives the schedule).
+      key: the run's PRNG key; epoch ``e`` draws from ``fold_in(key, e)``, so a resumed run
+        sees the same shuffles and dropout masks as an uninterrupted one.
+      epoch: the number of epochs completed, an int32 scalar.
+    """
+
+    params: Params
+    model_state: State
+    opt_state: optax.OptState
+    key: PRNGKey
+    epoch: Array
+
+
+class History(NamedTuple):
+    """Per-epoch metrics of a run, each ``[epochs]`` (NaN where not measured).
+
+    Attributes:
+      train_loss: the mean over the epoch's minibatches of the loss before each update.
+      val_loss: the loss on the validation set after the epoch.
+      val_accuracy: the accuracy on the validation set after the epoch, for classification
+        losses (``cross_entropy``, ``binary_cross_entropy``), else NaN.
+      nonfinite_epoch: the epoch (counted from the start of training) of the first non-finite
+        loss or gradient, -1 if none; a scalar int32.
+      nonfinite_step: the minibatch step within that epoch, -1 if none.
+    """
+
+    train_loss: Array
+    val_loss: Array
+    val_accuracy: Array
+    nonfinite_epoch: Array
+    nonfinite_step: Array
+
+
+def raise_if_nonfinite(history: History) -> None:
+    """Raise ``FloatingPointError`` naming the epoch and step of the first non-finite value.
+
+    Args:
+      history: a concrete :class:`History` (for a vmapped run, index one member first).
+
+    >>> h = History(*(jnp.zeros(2),) * 3, jnp.array(1), jnp.array(4))
+    >>> raise_if_nonfinite(h)
+    Traceback (most recent call last):
+    ...
+    FloatingPointError: a non-finite loss or gradient appeared at epoch 1, step 4; training stopped there
+    """
+    epoch, step = np.asarray(history.nonfinite_epoch), np.asarray(history.nonfinite_step)
+    if epoch.ndim:
+        raise ValueError(f"history is batched (shape {epoch.shape}); index one member first")
+    if epoch >= 0:
+        raise FloatingPointError(
+            f"a non-finite loss or gradient appeared at epoch {int(epoch)}, step {int(step)}; training stopped there"
+        )
+
+
+def _single_key(key: Any, name: str) -> PRNGKey:
+    """``key`` if it is one PRNG key (typed, or a raw ``uint32[2]``), else a clear error."""
+    key = key if isinstance(key, jax.Array) else jnp.asarray(key)
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    if key.shape != (() if typed else (2,)) or not (typed or key.dtype == jnp.uint32):
+        raise ValueError(
+            f"{name} must be a single PRNG key such as jax.random.key(0), got dtype {key.dtype} and shape {key.shape}"
+        )
+    return key
+
+
+def _all_finite(tree: Any) -> Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
+def _accuracy(output: Array, target: Array) -> Array:
+    predicted = _activations.predict_classes(output)
+    if jnp.issubdtype(target.dtype, jnp.integer):
+        truth = target
+    elif target.ndim == output.ndim and target.shape[-1] == 1:
+        truth = (target[..., 0] > 0.5).astype(jnp.int32)
+    else:
+        truth = jnp.argmax(target, axis=-1)
+    return jnp.mean(predicted == truth)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """The static configuration of a training run, and the compiled run itself.
+
+    Attributes:
+      model: a :class:`~fnn.model.Model` (hashable, e.g. :class:`fnn.MLP`).
+      loss: a loss name or :class:`~fnn.losses.Loss`.
+      optimizer: an optimizer name from :mod:`fnn.optimizers`; its hyperparameters are
+        passed to :meth:`fit` as arrays.
+      epochs: the number of epochs each call of :meth:`fit` runs (0 returns the state as is).
+      batch_size: examples per step; ``None`` for full-batch, 1 for online gradient descent.
+      ragged: ``"drop"`` or ``"keep"`` the last ``N mod batch_size`` examples of each epoch.
+      shuffle: reshuffle the training set every epoch (ignored for full batches).
+      schedule: ``None`` for a constant learning rate, or a function
+        ``(learning_rate, total_steps) -> optax schedule`` such as
+        :func:`fnn.schedules.classic_step_decay`, where ``total_steps`` counts the steps of
+        one :meth:`fit` call.
+      gradient: ``"autodiff"`` (``jax.grad``) or ``"backprop"`` (the model's hand-written chain rule).
+      progress: print a line every this many epochs from inside the compiled loop; 0 is silent.
+
+    >>> import fnn
+    >>> trainer = Trainer(fnn.MLP((2, 8, 1), activation="tanh"), loss="binary_cross_entropy",
+    ...                   optimizer="sgd", epochs=300)
+    >>> x, y = fnn.perceptron.truth_table("xor")
+    >>> state = trainer.init(jax.random.key(0), {"learning_rate": 1.0})
+    >>> state, history = trainer.fit(state, (x, y[:, None]), (x, y[:, None]), {"learning_rate": 1.0})
+    >>> int(state.epoch), float(history.val_accuracy[-1])
+    (300, 1.0)
+    """
+
+    model: Any
+    loss: Any
+    optimizer: str = "adam"
+    epochs: int = 10
+    batch_size: int | None = None
+    ragged: str = "drop"
+    shuffle: bool = True
+    schedule: Callable[[ArrayLike, int], Callable[[Array], Array]] | None = None
+    gradient: str = "autodiff"
+    progress: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, _model.Model):
+            raise TypeError(f"model must follow the fnn.model.Model protocol (init and apply), got {type(self.model).__name__}")
+        object.__setattr__(self, "loss", _losses.get(self.loss))
+        if self.optimizer not in _optimizers.names():
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; known names: {', '.join(_optimizers.names())}")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, np.integer)) or self.epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {self.epochs!r}")
+        if self.batch_size is not None:
+            _checks.positive_int(self.batch_size, "batch_size")
+        if self.ragged not in ("drop", "keep"):
+            raise ValueError(f"ragged must be 'drop' or 'keep', got {self.ragged!r}")
+        if self.gradient not in ("autodiff", "backprop"):
+            raise ValueError(f"gradient must be 'autodiff' or 'backprop', got {self.gradient!r}")
+        if self.gradient == "backprop" and not callable(getattr(self.model, "backprop", None)):
+            raise TypeError(f"{type(self.model).__name__} has no hand-written backprop; use gradient='autodiff'")
+        if isinstance(self.progress, bool) or not isinstance(self.progress, int) or self.progress < 0:
+            raise ValueError(f"progress must be a non-negative integer (epochs between lines), got {self.progress!r}")
+
+    # ------------------------------------------------------------------------------------
+    # Pieces of a run.
+    # ------------------------------------------------------------------------------------
+
+    def _optimizer(self, hyperparams: Hyperparams, total_steps: int | None) -> optax.GradientTransformation:
+        """The optimizer; ``total_steps=None`` where only its state's structure matters (init)."""
+        hyperparams = dict(hyperparams)
+        if self.schedule is not None:
+            if "learning_rate" not in hyperparams:
+                raise ValueError("a schedule needs hyperparams['learning_rate'], its base value")
+            if total_steps is None:
+                total_steps = max(self.epochs, 3)  # any valid length: the state's structure does not depend on it
+            hyperparams["learning_rate"] = self.schedule(hyperparams["learning_rate"], total_steps)
+        return _optimizers.get(self.optimizer, **hyperparams)
+
+    def _batches(self, n: int) -> tuple[int, int, int]:
+        """(batch size, full batches per epoch, size of the extra ragged batch or 0)."""
+        if self.batch_size is None or self.batch_size >= n:
+            return n, 1, 0
+        full, rest = divmod(n, self.batch_size)
+        return self.batch_size, full, rest if self.ragged == "keep" else 0
+
+    def init(self, key: PRNGKey, hyperparams: Hyperparams, *, dtype: Any = jnp.float32) -> TrainState:
+        """A fresh :class:`TrainState`: the model's parameters and state from ``key``, the optimizer's state.
+
+        The model is initialised from ``fold_in(key, 0)`` and the run draws its shuffles from
+        ``fold_in(key, 1)``, so one key gives one reproducible run.
+        """
+        params, model_state = self.model.init(jax.random.fold_in(key, 0), dtype=dtype)
+        opt_state = self._optimizer(hyperparams, None).init(params)
+        return TrainState(params, model_state, opt_state, jax.random.fold_in(key, 1), jnp.zeros((), jnp.int32))
+
+    def step(
+        self,
+        state: TrainState,
+        x: Array,
+        y: Array,
+        hyperparams: Hyperparams,
+        *,
+        key: PRNGKey | None = None,
+        total_steps: int | None = None,
+    ) -> tuple[TrainState, Array]:
+        """One optimizer step on the batch ``(x, y)``: the new state and the loss before the step.
+
+        Not jitted on its own (call it under ``jax.jit``); the epoch counter is unchanged. With
+        a :attr:`schedule`, ``total_steps`` is the length of the run it spans (required).
+        """
+        if self.schedule is not None and total_steps is None:
+            raise ValueError("with a schedule, step needs total_steps, the length of the run the schedule spans")
+        optimizer = self._optimizer(hyperparams, total_steps)
+        params, model_state, opt_state, _, loss = self._update(optimizer, state, x, y, key)
+        return state._replace(params=params, model_state=model_state, opt_state=opt_state), loss
+
+    def _update(self, optimizer, state: TrainState, x: Array, y: Array, key: PRNGKey | None):
+        value_and_grad = _model.value_and_grad(self.model, self.loss, method=self.gradient)
+        (loss, model_state), grads = value_and_grad(state.params, state.model_state, x, y, key=key, train=True)
+        finite = jnp.isfinite(loss) & _all_finite(grads)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return params, model_state, opt_state, finite, loss
+
+    def evaluate(self, params: Params, model_state: State, x: ArrayLike, y: ArrayLike) -> tuple[Array, Array]:
+        """``(loss, accuracy)`` of the model in evaluation mode on ``(x, y)``; accuracy is NaN
+        for losses other than ``cross_entropy`` and ``binary_cross_entropy``."""
+        output, _ = self.model.apply(params, model_state, x, train=False)
+        loss = self.loss(output, y)
+        if self.loss.name in ("cross_entropy", "binary_cross_entropy"):
+            return loss, _accuracy(output, jnp.asarray(y)).astype(loss.dtype)
+        return loss, jnp.full((), jnp.nan, loss.dtype)
+
+    # ------------------------------------------------------------------------------------
+    # The compiled run.
+    # ------------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        state: TrainState,
+        train: Data,
+        validation: Data | None = None,
+        hyperparams: Hyperparams | None = None,
+        *,
+        shuffle_key: PRNGKey | None = None,
+    ) -> tuple[TrainState, History]:
+        """Run :attr:`epochs` epochs from ``state``; return the final state and the history.
+
+        Args:
+          state: from :meth:`init`, or from a previous :meth:`fit` (or a checkpoint) to resume.
+          train: ``(x [N, ...], y [N, ...])``.
+          validation: ``(x_val, y_val)`` evaluated after every epoch, or ``None``.
+          hyperparams: the optimizer's keyword arguments, e.g. ``{"learning_rate": 1e-3}``;
+            values may be traced (a sweep is a ``jax.vmap`` over them).
+          shuffle_key: a single PRNG key that fixes the order of the training examples apart
+            from the state: epoch ``e`` (``state.epoch``) is shuffled by
+            ``fold_in(shuffle_key, e)`` instead of by the state's key, which still draws
+            every step's key. ``None`` (the default) shuffles from the state's key. Under a
+            ``jax.vmap`` over seeds that does not map ``shuffle_key``, all members then see
+            the same minibatches, so their first layer's input is shared and XLA computes
+            the members' first-layer products as one matmul; keep ``state.epoch`` unmapped
+            too (create the states inside the vmapped function, or ``in_axes`` ``None`` for
+            it), else the shared order is gathered once per member.
+
+        Returns:
+          ``(state, history)``. Called eagerly, a non-finite loss or gradient raises
+          ``FloatingPointError`` naming the epoch and step; under tracing it is recorded in
+          the history and the parameters stop changing at that step.
+        """
+        hyperparams = {} if hyperparams is None else dict(hyperparams)
+        x, y = (jnp.asarray(a) for a in train)
+        if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
+            raise ValueError(f"train inputs and targets must share their first axis, got shapes {x.shape} and {y.shape}")
+        _checks.nonempty_batch(x, "train inputs")
+        if validation is not None:
+            xv, yv = (jnp.asarray(a) for a in validation)
+            if xv.ndim == 0 or yv.ndim == 0 or xv.shape[0] != yv.shape[0]:
+                raise ValueError(
+                    f"validation inputs and targets must share their first axis, got shapes {xv.shape} and {yv.shape}"
+                )
+            validation = (xv, yv)
+        if shuffle_key is not None:
+            shuffle_key = _single_key(shuffle_key, "shuffle_key")
+        state, history = _fit(self, state, (x, y), validation, hyperparams, shuffle_key)
+        if _checks.is_concrete(history.nonfinite_epoch) and np.ndim(history.nonfinite_epoch) == 0:
+            raise_if_nonfinite(history)
+        return state, history
+
+    def _run(
+        self, state: TrainState, train: tuple[Array, Array], validation, hyperparams, shuffle_key=None
+    ) -> tuple[TrainState, History]:
+        x, y = train
+        n = x.shape[0]
+        batch, full, rest = self._batches(n)
+        steps_per_epoch = full + (1 if rest else 0)
+        optimizer = self._optimizer(hyperparams, self.epochs * steps_per_epoch)
+        shuffle = self.shuffle and batch < n
+
+        def train_step(carry, batch_and_key):
+            state, stopped, first_bad = carry
+            (xb, yb), key, step = batch_and_key
+            params, model_state, opt_state, finite, loss = self._update(optimizer, state, xb, yb, key)
+            bad_now = ~finite & ~stopped
+            first_bad = jnp.where(bad_now, jnp.stack([state.epoch, step]), first_bad)
+            stopped = stopped | ~finite
+            keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(stopped, b, a), new, old)  # noqa: E731
+            state = state._replace(
+                params=keep(params, state.params),
+                model_state=keep(model_state, state.model_state),
+                opt_state=keep(opt_state, state.opt_state),
+            )
+            return (state, stopped, first_bad), loss
+
+        def epoch(carry, _):
+            state, stopped, first_bad = carry
+            epoch_key = jax.random.fold_in(state.key, state.epoch)
+            if shuffle_key is None:
+                order_key = jax.random.fold_in(epoch_key, 0)
+            else:
+                order_key = jax.random.fold_in(shuffle_key, state.epoch)
+            order = jax.random.permutation(order_key, n) if shuffle else jnp.arange(n)
+            step_keys = jax.random.split(jax.random.fold_in(epoch_key, 1), steps_per_epoch)
+            idx = order[: full * batch].reshape(full, batch)
+            inner = (state, stopped, first_bad)
+            inner, losses = jax.lax.scan(
+                train_step, inner, ((x[idx], y[idx]), step_keys[:full], jnp.arange(full, dtype=jnp.int32))
+            )
+            if rest:
+                last = order[full * batch :]
+                inner, last_loss = train_step(inner, ((x[last], y[last]), step_keys[full], jnp.int32(full)))
+                losses = jnp.concatenate([losses, last_loss[None]])
+            state, stopped, first_bad = inner
+            if validation is not None:
+                val_loss, val_acc = self.evaluate(state.params, state.model_state, *validation)
+            else:
+                val_loss = val_acc = jnp.full((), jnp.nan, losses.dtype)
+            train_loss = jnp.mean(losses)
+            if self.progress:
+                _report(self.progress, state.epoch, self.epochs, train_loss, val_loss, val_acc)
+            state = state._replace(epoch=state.epoch + 1)
+            return (state, stopped, first_bad), (train_loss, val_loss.astype(losses.dtype), val_acc.astype(losses.dtype))
+
+        first_bad = jnp.full((2,), -1, jnp.int32)
+        (state, _, first_bad), (train_loss, val_loss, val_acc) = jax.lax.scan(
+            epoch, (state, jnp.asarray(False), first_bad), None, length=self.epochs
+        )
+        return state, History(train_loss, val_loss, val_acc, first_bad[0], first_bad[1])
+
+
+def _report(every: int, epoch: Array, epochs: int, train_loss: Array, val_loss: Array, val_acc: Array) -> None:
+    """Print a progress line from inside the compiled loop every ``every`` epochs (and at the last)."""
+
+    def show(epoch, train_loss, val_loss, val_acc):
+        line = f"epoch {int(np.max(epoch)) + 1}/{epochs}  train loss {np.mean(train_loss):.4g}"
+        if np.all(np.isfinite(val_loss)):
+            line += f"  val loss {np.mean(val_loss):.4g}"
+        if np.all(np.isfinite(val_acc)):
+            line += f"  val acc {np.mean(val_acc):.2%}"
+        print(line, flush=True)
+
+    due = ((epoch + 1) % every == 0) | (epoch + 1 == epochs)
+    jax.lax.cond(due, lambda: jax.debug.callback(show, epoch, train_loss, val_loss, val_acc), lambda: None)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _fit(trainer: Trainer, state: TrainState, train, validation, hyperparams, shuffle_key) -> tuple[TrainState, History]:
+    return trainer._run(state, train, validation, hyperparams, shuffle_key)

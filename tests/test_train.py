@@ -1,0 +1,265 @@
+"""Tests of fnn.train: the compiled training run."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import fnn
+from fnn import train
+
+SIZES = (3, 6, 2)
+
+
+def _data(key, n=37, d=3, classes=2, dtype=jnp.float64):
+    kx, kw = jax.random.split(key)
+    x = jax.random.normal(kx, (n, d), dtype)
+    w = jax.random.normal(kw, (d, classes), dtype)
+    return x, jnp.argmax(x @ w, axis=1).astype(jnp.int32)
+
+
+def _trainer(**kw):
+    defaults = dict(
+        model=fnn.MLP(SIZES, activation="tanh"), loss="cross_entropy", optimizer="sgd", epochs=5, batch_size=8
+    )
+    return train.Trainer(**{**defaults, **kw})
+
+
+HP = {"learning_rate": 0.1}
+
+
+def _loop(trainer, state, x, y, hp):
+    """The same run as Trainer.fit, written as a plain Python loop of single steps."""
+    n = x.shape[0]
+    batch, full, rest = trainer._batches(n)
+    steps = full + (1 if rest else 0)
+    optimizer = trainer._optimizer(hp, trainer.epochs * steps)
+    losses = []
+    for _ in range(trainer.epochs):
+        epoch_key = jax.random.fold_in(state.key, state.epoch)
+        shuffle = trainer.shuffle and batch < n
+        order = jax.random.permutation(jax.random.fold_in(epoch_key, 0), n) if shuffle else jnp.arange(n)
+        keys = jax.random.split(jax.random.fold_in(epoch_key, 1), steps)
+        epoch_losses = []
+        for s in range(steps):
+            idx = order[s * batch : (s + 1) * batch] if s < full else order[full * batch :]
+            params, model_state, opt_state, _, loss = trainer._update(optimizer, state, x[idx], y[idx], keys[s])
+            state = state._replace(params=params, model_state=model_state, opt_state=opt_state)
+            epoch_losses.append(loss)
+        losses.append(np.mean(epoch_losses))
+        state = state._replace(epoch=state.epoch + 1)
+    return state, np.array(losses)
+
+
+def _close(a, b, rtol=1e-6, atol=1e-9):
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("ragged", ["drop", "keep"])
+@pytest.mark.parametrize("batch_size", [1, 8, None])
+def test_fit_equals_python_loop(key, ragged, batch_size):
+    x, y = _data(key)
+    trainer = _trainer(ragged=ragged, batch_size=batch_size, epochs=3)
+    state = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
+    fitted, history = trainer.fit(state, (x, y), None, HP)
+    looped, losses = _loop(trainer, state, x, y, HP)
+    _close(fitted.params, looped.params, rtol=1e-10)
+    np.testing.assert_allclose(history.train_loss, losses, rtol=1e-10)
+    assert int(fitted.epoch) == 3
+
+
+def test_batches_per_epoch():
+    trainer = _trainer(batch_size=8)
+    assert trainer._batches(37) == (8, 4, 0)
+    assert _trainer(batch_size=8, ragged="keep")._batches(37) == (8, 4, 5)
+    assert _trainer(batch_size=None)._batches(37) == (37, 1, 0)
+    assert _trainer(batch_size=100)._batches(37) == (37, 1, 0)
+
+
+def test_zero_epochs_returns_inputs_unchanged(key):
+    x, y = _data(key)
+    trainer = _trainer(epochs=0)
+    state = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
+    fitted, history = trainer.fit(state, (x, y), (x, y), HP)
+    _close(fitted._replace(key=None), state._replace(key=None), rtol=0, atol=0)
+    np.testing.assert_array_equal(jax.random.key_data(fitted.key), jax.random.key_data(state.key))
+    assert history.train_loss.shape == (0,)
+
+
+def test_backprop_and_autodiff_give_the_same_run(key):
+    x, y = _data(key)
+    runs = []
+    for gradient in ("autodiff", "backprop"):
+        trainer = _trainer(gradient=gradient, optimizer="adam", epochs=4)
+        state = trainer.init(jax.random.key(1), {"learning_rate": 1e-2}, dtype=jnp.float64)
+        runs.append(trainer.fit(state, (x, y), (x, y), {"learning_rate": 1e-2}))
+    _close(runs[0][0].params, runs[1][0].params, rtol=1e-10)
+    np.testing.assert_allclose(runs[0][1].val_loss, runs[1][1].val_loss, rtol=1e-10)
+
+
+def test_vmap_over_keys_equals_loop_and_compiles_once(key):
+    x, y = _data(key)
+    trainer = _trainer(epochs=3)
+    traces = []
+
+    def run(k, lr):
+        traces.append(1)
+        hp = {"learning_rate": lr}
+        return trainer.fit(trainer.init(k, hp, dtype=jnp.float64), (x, y), (x, y), hp)
+
+    keys = jax.random.split(jax.random.key(2), 4)
+    lrs = jnp.array([0.05, 0.1, 0.2, 0.4])
+    batched = jax.jit(jax.vmap(run))
+    states, histories = batched(keys, lrs)
+    batched(keys, lrs * 0.5)  # other values: no retrace
+    assert len(traces) == 1
+    for i in range(4):
+        single_state, single_history = run(keys[i], lrs[i])
+        _close(jax.tree.map(lambda a: a[i], states.params), single_state.params, rtol=1e-10)
+        np.testing.assert_allclose(histories.val_loss[i], single_history.val_loss, rtol=1e-10)
+
+
+def test_vmap_over_datasets(key):
+    trainer = _trainer(epochs=2)
+    datasets = [_data(k) for k in jax.random.split(key, 3)]
+    xs, ys = jnp.stack([d[0] for d in datasets]), jnp.stack([d[1] for d in datasets])
+    state = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
+    states, _ = jax.vmap(lambda x, y: trainer.fit(state, (x, y), None, HP))(xs, ys)
+    for i, (x, y) in enumerate(datasets):
+        single, _ = trainer.fit(state, (x, y), None, HP)
+        _close(jax.tree.map(lambda a: a[i], states.params), single.params, rtol=1e-10)
+
+
+def test_second_fit_call_does_not_retrace(key):
+    x, y = _data(key)
+    trainer = _trainer(epochs=2)
+    state = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
+    trainer.fit(state, (x, y), (x, y), HP)
+    before = train._fit._cache_size()
+    trainer.fit(state, (x, y), (x, y), {"learning_rate": 0.3})
+    _trainer(epochs=2).fit(state, (x + 1, y), (x, y), HP)  # an equal trainer, other data values
+    assert train._fit._cache_size() == before
+
+
+def test_nonfinite_is_reported_with_epoch_and_step(key):
+    x, y = _data(key, n=32)
+    trainer = _trainer(epochs=4, batch_size=8, shuffle=False, loss="mse", model=fnn.MLP((3, 4, 1)))
+    targets = jnp.ones((32, 1)).at[19].set(jnp.nan)  # example 19 sits in batch 2 of every epoch
+    state = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
+    with pytest.raises(FloatingPointError, match="epoch 0, step 2"):
+        trainer.fit(state, (x, targets), None, HP)
+    # Under a transformation the run records it and stops updating at that step.
+    fitted, history = jax.jit(lambda s: trainer.fit(s, (x, targets), None, HP))(state)
+    assert (int(history.nonfinite_epoch), int(history.nonfinite_step)) == (0, 2)
+    assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(fitted.params))
+    two_steps = trainer._optimizer(HP, None)
+    expected = state
+    for s in range(2):
+        idx = jnp.arange(s * 8, (s + 1) * 8)
+        params, _, opt_state, _, _ = trainer._update(two_steps, expected, x[idx], targets[idx], None)
+        expected = expected._replace(params=params, opt_state=opt_state)
+    _close(fitted.params, expected.params, rtol=1e-12)
+
+
+def test_accuracy_and_validation_history(key):
+    x, y = _data(key, n=64)
+    trainer = _trainer(epochs=30, optimizer="adam", batch_size=16)
+    hp = {"learning_rate": 0.05}
+    state = trainer.init(jax.random.key(1), hp, dtype=jnp.float64)
+    _, history = trainer.fit(state, (x, y), (x, y), hp)
+    assert history.val_accuracy.shape == (30,)
+    assert float(history.val_accuracy[-1]) > 0.9
+    assert float(history.val_loss[-1]) < float(history.val_loss[0])
+    _, no_val = trainer.fit(state, (x, y), None, hp)
+    assert bool(jnp.all(jnp.isnan(no_val.val_loss)))
+
+
+def test_regression_has_no_accuracy(key):
+    x, _ = _data(key)
+    y = jnp.sum(x, axis=1, keepdims=True)
+    trainer = _trainer(model=fnn.MLP((3, 1)), loss="mse", epochs=2)
+    state = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
+    _, history = trainer.fit(state, (x, y), (x, y), HP)
+    assert bool(jnp.all(jnp.isnan(history.val_accuracy)))
+    assert bool(jnp.all(jnp.isfinite(history.val_loss)))
+
+
+def test_resume_is_bit_identical(key):
+    x, y = _data(key)
+    hp = {"learning_rate": 1e-2}
+    whole = _trainer(epochs=6, optimizer="adam")
+    state = whole.init(jax.random.key(1), hp, dtype=jnp.float64)
+    straight, _ = whole.fit(state, (x, y), None, hp)
+    half = _trainer(epochs=3, optimizer="adam")
+    middle, _ = half.fit(state, (x, y), None, hp)
+    resumed, _ = half.fit(middle, (x, y), None, hp)
+    for a, b in zip(jax.tree.leaves(straight.params), jax.tree.leaves(resumed.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert int(resumed.epoch) == 6
+
+
+def test_progress_lines(key, capfd):
+    x, y = _data(key)
+    trainer = _trainer(epochs=4, progress=2)
+    state = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
+    trainer.fit(state, (x, y), (x, y), HP)
+    jax.effects_barrier()
+    out = capfd.readouterr().out
+    assert "epoch 2/4" in out and "epoch 4/4" in out and "epoch 1/4" not in out
+    assert "val acc" in out
+
+
+def test_optimizer_state_is_optax_and_step_works(key):
+    x, y = _data(key)
+    trainer = _trainer(optimizer="adam")
+    state = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
+    new_state, loss = jax.jit(lambda s: trainer.step(s, x[:8], y[:8], HP))(state)
+    assert loss.shape == ()
+    assert jax.tree.structure(new_state.opt_state) == jax.tree.structure(state.opt_state)
+    assert isinstance(optax.tree_utils.tree_get(new_state.opt_state, "count"), jax.Array)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(epochs=-1), ValueError),
+        (dict(epochs=2.5), ValueError),
+        (dict(batch_size=0), ValueError),
+        (dict(batch_size=2.5), TypeError),
+        (dict(ragged="pad"), ValueError),
+        (dict(gradient="numeric"), ValueError),
+        (dict(optimizer="adamax"), ValueError),
+        (dict(loss="hinge"), ValueError),
+        (dict(progress=-1), ValueError),
+        (dict(model=object()), TypeError),
+    ],
+)
+def test_invalid_configuration(kwargs, error):
+    with pytest.raises(error):
+        _trainer(**kwargs)
+
+
+def test_mismatched_data(key):
+    x, y = _data(key)
+    trainer = _trainer()
+    state = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
+    with pytest.raises(ValueError, match="share their first axis"):
+        trainer.fit(state, (x, y[:-1]), None, HP)
+    with pytest.raises(ValueError, match="validation"):
+        trainer.fit(state, (x, y), (x, y[:-1]), HP)
+
+
+def test_schedule_applies_over_the_run(key):
+    x, y = _data(key, n=16)
+    trainer = _trainer(epochs=4, batch_size=None, optimizer="sgd", schedule=fnn.schedules.classic_step_decay)
+    state = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
+    fitted, _ = trainer.fit(state, (x, y), None, HP)
+    # Four full-batch steps with rates 0.1, 0.1, 0.01, 0.001.
+    expected = state
+    for lr in (0.1, 0.1, 0.01, 0.001):
+        opt = optax.sgd(lr)
+        params, _, _, _, _ = trainer._update(opt, expected._replace(opt_state=opt.init(expected.params)), x, y, None)
+        expected = expected._replace(params=params)
+    _close(fitted.params, expected.params, rtol=1e-12)
