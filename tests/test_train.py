@@ -263,3 +263,22 @@ def test_schedule_applies_over_the_run(key):
         params, _, _, _, _ = trainer._update(opt, expected._replace(opt_state=opt.init(expected.params)), x, y, None)
         expected = expected._replace(params=params)
     _close(fitted.params, expected.params, rtol=1e-12)
+
+
+def test_resume_from_a_checkpoint_file_is_bit_identical(key, tmp_path):
+    x, y = _data(key)
+    hp = {"learning_rate": 1e-2}
+    straight, _ = _trainer(epochs=6, optimizer="adam").fit(
+        _trainer(optimizer="adam").init(jax.random.key(1), hp, dtype=jnp.float64), (x, y), None, hp
+    )
+    half = _trainer(epochs=3, optimizer="adam")
+    middle, _ = half.fit(half.init(jax.random.key(1), hp, dtype=jnp.float64), (x, y), None, hp)
+    fnn.checkpoint.save(tmp_path / "run.ckpt", middle)
+    template = half.init(jax.random.key(99), hp, dtype=jnp.float64)  # same structure, other values
+    restored = fnn.checkpoint.restore(tmp_path / "run.ckpt", template)
+    resumed, _ = half.fit(restored, (x, y), None, hp)
+    for a, b in zip(jax.tree.leaves(straight.params), jax.tree.leaves(resumed.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for a, b in zip(jax.tree.leaves(straight.opt_state), jax.tree.leaves(resumed.opt_state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert int(resumed.epoch) == 6
