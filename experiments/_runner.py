@@ -41,7 +41,7 @@ from experiments._api import Config, Result
 
 # The experiments, in the order they run. Add a module's name here when the module exists;
 # tests/test_runner.py checks that this tuple and the modules in experiments/ agree.
-EXPERIMENTS: tuple[str, ...] = ("xor",)
+EXPERIMENTS: tuple[str, ...] = ("xor", "rules", "digits", "optimizers", "step_decay", "linear_regression")
 
 PACKAGE = "experiments"
 

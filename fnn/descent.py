@@ -2,6 +2,10 @@ r"""Full-batch gradient descent, compiled as one ``lax.scan``.
 
 .. math:: \theta_{t+1} = \theta_t - \eta \nabla_\theta L(\theta_t), \qquad t = 0, \dots, T - 1
 
+:func:`minimize` runs the same loop with any optax optimizer (momentum, Adam, ... from
+:mod:`fnn.optimizers`) in place of the plain gradient step, on a function whose gradient
+``jax.grad`` takes.
+
 The gradient comes from any function returning ``(loss, grads)``: ``jax.value_and_grad`` of a
 loss, or the hand-written :func:`fnn.backprop.value_and_grad`. The whole run is one compiled
 loop; the learning rate may be a traced array, so a sweep over rates or over initial
@@ -17,16 +21,17 @@ simultanées*, C. R. Acad. Sci. Paris 25, 1847.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from fnn import _checks
 from fnn._types import Array, ArrayLike, Grads, Params
 
-__all__ = ["gradient_descent", "raise_if_nonfinite"]
+__all__ = ["gradient_descent", "minimize", "raise_if_nonfinite"]
 
 
 def gradient_descent(
@@ -77,6 +82,68 @@ def gradient_descent(
         return (updated, stopped), loss
 
     (params, _), losses = jax.lax.scan(step, (params, jnp.asarray(False)), None, length=steps)
+    return params, losses
+
+
+def minimize(
+    fun: Callable[[Params], Array],
+    x0: Params,
+    optimizer: optax.GradientTransformation,
+    steps: int,
+) -> tuple[Params, Array]:
+    r"""Minimise ``fun`` from ``x0`` with an optax optimizer: ``steps`` updates as one ``lax.scan``.
+
+    .. math:: g_t = \nabla f(x_t), \qquad (u_t, s_{t+1}) = \mathrm{update}(g_t, s_t, x_t),
+              \qquad x_{t+1} = x_t + u_t, \qquad t = 0, \dots, T - 1
+
+    with :math:`s_0 = \mathrm{init}(x_0)` and the gradient from ``jax.value_and_grad``. The
+    optimizer is built outside (``fnn.optimizers.get("adam", learning_rate=lr)``), so its
+    hyperparameters may be traced and a sweep over them, or over starting points, is one
+    ``jax.vmap`` that compiles once. Non-finite values are handled as in
+    :func:`gradient_descent`.
+
+    Args:
+      fun: ``params -> loss``, a scalar; differentiable by ``jax.grad``.
+      x0: the starting point, a pytree of float arrays.
+      optimizer: an ``optax.GradientTransformation``, such as any optimizer of
+        :mod:`fnn.optimizers`; its ``update`` receives the current parameters (AdamW needs them).
+      steps: the number of updates T, a positive integer (static: it sets the loop length).
+
+    Returns:
+      ``(x, losses)``: the final parameters (the tree, shapes and dtypes of ``x0``) and
+      ``losses: [T]``, where ``losses[t]`` is :math:`f(x_t)`, before update t. From the first
+      step whose loss or gradient is non-finite, the parameters and the optimizer state stop
+      changing and the remaining losses repeat that step's loss; a step whose loss is finite
+      but whose gradient is not records NaN (see :func:`raise_if_nonfinite`).
+
+    >>> from fnn import optimizers
+    >>> x, losses = minimize(lambda x: jnp.sum(x ** 2), jnp.array([1.0, -2.0]), optimizers.sgd(0.25), steps=3)
+    >>> x, losses
+    (Array([ 0.125, -0.25 ], dtype=float32), Array([5.    , 1.25  , 0.3125], dtype=float32))
+    """
+    steps = _checks.positive_int(steps, "steps")
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(
+            f"optimizer must be an optax.GradientTransformation (e.g. fnn.optimizers.get(name, learning_rate=...)), "
+            f"got {type(optimizer).__name__}"
+        )
+    value = jax.eval_shape(fun, x0)
+    if not hasattr(value, "shape") or value.shape != ():
+        raise ValueError(f"fun must return a scalar loss, got {getattr(value, 'shape', type(value).__name__)}")
+    value_and_grad = jax.value_and_grad(fun)
+
+    def step(carry, _: None):
+        params, opt_state, stopped = carry
+        loss, grads = value_and_grad(params)
+        grads_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+        loss = jnp.where(grads_finite, loss, jnp.nan)
+        stopped = stopped | ~jnp.isfinite(loss)
+        updates, new_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(stopped, b, a), new, old)
+        return (keep(new_params, params), keep(new_state, opt_state), stopped), loss
+
+    (params, _, _), losses = jax.lax.scan(step, (x0, optimizer.init(x0), jnp.asarray(False)), None, length=steps)
     return params, losses
 
 

@@ -209,3 +209,91 @@ def test_backprop_value_and_grad_matches_autodiff_run(key):
     assert jax.tree.structure(p_hand) == jax.tree.structure(params0)
     for a, b in zip(jax.tree.leaves(p_hand), jax.tree.leaves(p_auto)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------
+# minimize: any optax optimizer, one lax.scan.
+# ----------------------------------------------------------------------------------------
+
+
+def _rosenbrock(x):
+    return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+
+def test_minimize_with_sgd_is_gradient_descent():
+    from fnn import optimizers
+
+    a, vg = _quadratic()
+    x0 = jnp.array([1.0, -2.0], jnp.float64)
+    x, curve = descent.minimize(lambda x: 0.5 * x @ a @ x, x0, optimizers.sgd(0.1), steps=20)
+    x_gd, curve_gd = descent.gradient_descent(vg, x0, learning_rate=0.1, steps=20)
+    assert x.dtype == jnp.float64 and curve.shape == (20,)
+    np.testing.assert_allclose(x, x_gd, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(curve, curve_gd, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("name, lr, steps", [("momentum", 1e-3, 5000), ("nesterov", 1e-3, 5000), ("adam", 2e-2, 5000)])
+def test_minimize_converges_on_rosenbrock(name, lr, steps):
+    from fnn import optimizers
+
+    x, curve = jax.jit(lambda: descent.minimize(_rosenbrock, jnp.array([-1.2, 1.0], jnp.float64),
+                                                optimizers.get(name, learning_rate=lr), steps))()
+    assert float(curve[0]) == pytest.approx(24.2)
+    assert float(_rosenbrock(x)) < 1e-6
+    np.testing.assert_allclose(x, [1.0, 1.0], atol=1e-2)
+
+
+def test_minimize_pytree_and_adamw_receives_params():
+    from fnn import optimizers
+
+    start = {"u": jnp.array([1.0, 2.0], jnp.float64), "v": jnp.array(3.0, jnp.float64)}
+    # With a zero gradient only AdamW's decay -lr * wd * x moves the parameters.
+    x, curve = descent.minimize(lambda p: 0.0 * (jnp.sum(p["u"]) + p["v"]), start,
+                                optimizers.adamw(0.1, weight_decay=0.5), steps=2)
+    assert jax.tree.structure(x) == jax.tree.structure(start)
+    np.testing.assert_allclose(x["v"], 3.0 * 0.95**2, rtol=1e-12)
+    np.testing.assert_allclose(curve, [0.0, 0.0])
+
+
+def test_minimize_vmap_over_starts_and_rates_compiles_once():
+    from fnn import optimizers
+
+    traces = []
+
+    def run(x0, lr):
+        traces.append(None)
+        return descent.minimize(_rosenbrock, x0, optimizers.adam(lr), steps=50)
+
+    starts = jnp.array([[-1.2, 1.0], [0.5, 0.5], [2.0, -1.0]], jnp.float64)
+    rates = jnp.array([1e-3, 1e-2, 1e-1], jnp.float64)
+    sweep = jax.jit(jax.vmap(run))
+    x, curves = sweep(starts, rates)
+    x2, _ = sweep(starts + 0.1, rates)
+    assert x.shape == (3, 2) and curves.shape == (3, 50)
+    assert len(traces) == 1 and not np.allclose(x, x2)
+    for i in range(3):
+        x_i, c_i = descent.minimize(_rosenbrock, starts[i], optimizers.adam(float(rates[i])), steps=50)
+        np.testing.assert_allclose(x[i], x_i, rtol=1e-12)
+        np.testing.assert_allclose(curves[i], c_i, rtol=1e-12)
+
+
+def test_minimize_stops_at_a_nonfinite_loss():
+    from fnn import optimizers
+
+    # log x is NaN once x < 0; sgd with rate 0.3 gets there at step 3 (see the test above).
+    x, curve = descent.minimize(jnp.log, jnp.array(1.0, jnp.float64), optimizers.sgd(0.3), steps=8)
+    assert np.all(np.isfinite(np.asarray(curve[:3]))) and np.all(np.isnan(np.asarray(curve[3:])))
+    assert np.isfinite(float(x)) and float(x) < 0
+    with pytest.raises(FloatingPointError, match="loss became nan at step 3"):
+        descent.raise_if_nonfinite(curve)
+
+
+def test_minimize_bad_arguments():
+    from fnn import optimizers
+
+    with pytest.raises(ValueError, match="steps"):
+        descent.minimize(jnp.sum, jnp.ones(2), optimizers.sgd(0.1), steps=0)
+    with pytest.raises(TypeError, match="optax.GradientTransformation"):
+        descent.minimize(jnp.sum, jnp.ones(2), "adam", steps=3)
+    with pytest.raises(ValueError, match=r"scalar loss, got \(2,\)"):
+        descent.minimize(lambda x: x**2, jnp.ones(2), optimizers.sgd(0.1), steps=3)
