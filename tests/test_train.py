@@ -282,3 +282,30 @@ def test_resume_from_a_checkpoint_file_is_bit_identical(key, tmp_path):
     for a, b in zip(jax.tree.leaves(straight.opt_state), jax.tree.leaves(resumed.opt_state)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert int(resumed.epoch) == 6
+
+
+def test_shared_shuffle_key_under_vmap_equals_sequential_fits(key):
+    x, y = _data(key)
+    trainer = _trainer(epochs=3, optimizer="adam")
+    hp = {"learning_rate": 1e-2}
+    order_key = jax.random.key(7)
+
+    def run(k):
+        return trainer.fit(trainer.init(k, hp, dtype=jnp.float64), (x, y), None, hp, shuffle_key=order_key)[0]
+
+    keys = jax.random.split(jax.random.key(2), 3)
+    states = jax.jit(jax.vmap(run))(keys)  # shuffle_key unmapped: one order shared by all members
+    for i in range(3):
+        _close(jax.tree.map(lambda a: a[i], states.params), run(keys[i]).params, rtol=1e-10)
+    # The order is the shuffle key's alone: epoch e steps through permutation(fold_in(shuffle_key, e)).
+    expected = trainer.init(keys[1], hp, dtype=jnp.float64)
+    batch, full, _ = trainer._batches(x.shape[0])
+    for e in range(trainer.epochs):
+        order = jax.random.permutation(jax.random.fold_in(order_key, e), x.shape[0])
+        for s in range(full):
+            idx = order[s * batch : (s + 1) * batch]
+            expected, _ = trainer.step(expected, x[idx], y[idx], hp)
+    _close(jax.tree.map(lambda a: a[1], states.params), expected.params, rtol=1e-10)
+    for bad in (jnp.zeros(3), jax.random.split(order_key, 2)):
+        with pytest.raises(ValueError, match="shuffle_key must be a single PRNG key"):
+            trainer.fit(trainer.init(keys[0], hp), (x, y), None, hp, shuffle_key=bad)
