@@ -128,6 +128,15 @@ def _single_key(key: Any, name: str) -> PRNGKey:
     return key
 
 
+def _examples(data: Data, name: str) -> tuple[Array, Array]:
+    """``(x, y)`` as arrays with at least one example and one first axis, else a clear error."""
+    x, y = (jnp.asarray(a) for a in data)
+    if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"{name} inputs and targets must share their first axis, got shapes {x.shape} and {y.shape}")
+    _checks.nonempty_batch(x, f"{name} inputs")
+    return x, y
+
+
 def _all_finite(tree: Any) -> Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
@@ -245,16 +254,15 @@ class Trainer:
         key: PRNGKey | None = None,
         total_steps: int | None = None,
     ) -> tuple[TrainState, Array]:
-        """One optimizer step on the batch ``(x, y)``: the new state and the loss before the step.
+        """One compiled optimizer step on the batch ``(x, y)``: the new state and the loss before it.
 
-        Not jitted on its own (call it under ``jax.jit``); the epoch counter is unchanged. With
-        a :attr:`schedule`, ``total_steps`` is the length of the run it spans (required).
+        The epoch counter is unchanged. With a :attr:`schedule`, ``total_steps`` is the length
+        of the run it spans (required). Driving this from a Python loop is the slow way to
+        train; :meth:`fit` compiles the whole loop.
         """
         if self.schedule is not None and total_steps is None:
             raise ValueError("with a schedule, step needs total_steps, the length of the run the schedule spans")
-        optimizer = self._optimizer(hyperparams, total_steps)
-        params, model_state, opt_state, _, loss = self._update(optimizer, state, x, y, key)
-        return state._replace(params=params, model_state=model_state, opt_state=opt_state), loss
+        return _step(self, state, jnp.asarray(x), jnp.asarray(y), dict(hyperparams), key, total_steps)
 
     def _update(self, optimizer, state: TrainState, x: Array, y: Array, key: PRNGKey | None):
         value_and_grad = _model.value_and_grad(self.model, self.loss, method=self.gradient)
@@ -310,17 +318,9 @@ class Trainer:
           the history and the parameters stop changing at that step.
         """
         hyperparams = {} if hyperparams is None else dict(hyperparams)
-        x, y = (jnp.asarray(a) for a in train)
-        if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
-            raise ValueError(f"train inputs and targets must share their first axis, got shapes {x.shape} and {y.shape}")
-        _checks.nonempty_batch(x, "train inputs")
+        x, y = _examples(train, "train")
         if validation is not None:
-            xv, yv = (jnp.asarray(a) for a in validation)
-            if xv.ndim == 0 or yv.ndim == 0 or xv.shape[0] != yv.shape[0]:
-                raise ValueError(
-                    f"validation inputs and targets must share their first axis, got shapes {xv.shape} and {yv.shape}"
-                )
-            validation = (xv, yv)
+            validation = _examples(validation, "validation")
         if shuffle_key is not None:
             shuffle_key = _single_key(shuffle_key, "shuffle_key")
         state, history = _fit(self, state, (x, y), validation, hyperparams, shuffle_key)
@@ -402,6 +402,13 @@ def _report(every: int, epoch: Array, epochs: int, train_loss: Array, val_loss: 
 
     due = ((epoch + 1) % every == 0) | (epoch + 1 == epochs)
     jax.lax.cond(due, lambda: jax.debug.callback(show, epoch, train_loss, val_loss, val_acc), lambda: None)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 6))
+def _step(trainer: Trainer, state: TrainState, x, y, hyperparams, key, total_steps) -> tuple[TrainState, Array]:
+    optimizer = trainer._optimizer(hyperparams, total_steps)
+    params, model_state, opt_state, _, loss = trainer._update(optimizer, state, x, y, key)
+    return state._replace(params=params, model_state=model_state, opt_state=opt_state), loss
 
 
 @functools.partial(jax.jit, static_argnums=0)
