@@ -169,3 +169,13 @@ def in_range(value: Any, name: str, low: float, high: float, *, low_closed: bool
         raise TypeError(f"{name} must be a real number, got dtype {dtype}")
     ok = ((value >= low) if low_closed else (value > low)) & (value < high)
     return poison(value, require(ok, f"{name} must lie in {interval}{hint}"))
+
+
+def all_finite(tree: Any) -> Array:
+    """A scalar boolean: every entry of every leaf of ``tree`` is finite."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
+def hold(stopped: Array, new: Any, old: Any) -> Any:
+    """``old`` where ``stopped``, else ``new``, leaf by leaf: how a run stops updating after a NaN."""
+    return jax.tree.map(lambda a, b: jnp.where(stopped, b, a), new, old)

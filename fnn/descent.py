@@ -67,21 +67,30 @@ def gradient_descent(
     ok = _checks.require(learning_rate > 0, "learning_rate must be positive")
     learning_rate = _checks.poison(learning_rate, ok)
 
-    def step(carry: tuple[Params, Array], _: None) -> tuple[tuple[Params, Array], Array]:
-        params, stopped = carry
-        loss, grads = value_and_grad(params)
-        grads_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
-        # A finite loss with a non-finite gradient is recorded as NaN, so the curve shows the step.
-        loss = jnp.where(grads_finite, loss, jnp.nan)
-        stopped = stopped | ~jnp.isfinite(loss)
-        # Cast back to each leaf's dtype: a float64 rate (a sweep under x64) must not promote float32
-        # params, which lax.scan would reject as a change of the carry's type.
-        updated = jax.tree.map(
-            lambda p, g: jnp.where(stopped, p, (p - learning_rate * g).astype(jnp.result_type(p))), params, grads
-        )
-        return (updated, stopped), loss
+    return _descend(value_and_grad, params, optax.sgd(learning_rate), steps)
 
-    (params, _), losses = jax.lax.scan(step, (params, jnp.asarray(False)), None, length=steps)
+
+def _descend(
+    value_and_grad: Callable[[Params], tuple[Array, Grads]],
+    params: Params,
+    optimizer: optax.GradientTransformation,
+    steps: int,
+) -> tuple[Params, Array]:
+    """The compiled loop shared by :func:`gradient_descent` and :func:`minimize`."""
+
+    def step(carry, _: None):
+        params, opt_state, stopped = carry
+        loss, grads = value_and_grad(params)
+        # A finite loss with a non-finite gradient is recorded as NaN, so the curve shows the step.
+        loss = jnp.where(_checks.all_finite(grads), loss, jnp.nan)
+        stopped = stopped | ~jnp.isfinite(loss)
+        updates, new_state = optimizer.update(grads, opt_state, params)
+        # apply_updates casts back to each leaf's dtype: a float64 rate (a sweep under x64) must
+        # not promote float32 params, which lax.scan would reject as a change of the carry's type.
+        new_params = optax.apply_updates(params, updates)
+        return (_checks.hold(stopped, new_params, params), _checks.hold(stopped, new_state, opt_state), stopped), loss
+
+    (params, _, _), losses = jax.lax.scan(step, (params, optimizer.init(params), jnp.asarray(False)), None, length=steps)
     return params, losses
 
 
@@ -130,21 +139,7 @@ def minimize(
     value = jax.eval_shape(fun, x0)
     if not hasattr(value, "shape") or value.shape != ():
         raise ValueError(f"fun must return a scalar loss, got {getattr(value, 'shape', type(value).__name__)}")
-    value_and_grad = jax.value_and_grad(fun)
-
-    def step(carry, _: None):
-        params, opt_state, stopped = carry
-        loss, grads = value_and_grad(params)
-        grads_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
-        loss = jnp.where(grads_finite, loss, jnp.nan)
-        stopped = stopped | ~jnp.isfinite(loss)
-        updates, new_state = optimizer.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(stopped, b, a), new, old)
-        return (keep(new_params, params), keep(new_state, opt_state), stopped), loss
-
-    (params, _, _), losses = jax.lax.scan(step, (x0, optimizer.init(x0), jnp.asarray(False)), None, length=steps)
-    return params, losses
+    return _descend(jax.value_and_grad(fun), x0, optimizer, steps)
 
 
 def raise_if_nonfinite(losses: ArrayLike, what: str = "loss") -> None:

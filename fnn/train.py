@@ -137,10 +137,6 @@ def _examples(data: Data, name: str) -> tuple[Array, Array]:
     return x, y
 
 
-def _all_finite(tree: Any) -> Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
-
-
 def _accuracy(output: Array, target: Array) -> Array:
     predicted = _activations.predict_classes(output)
     if jnp.issubdtype(target.dtype, jnp.integer):
@@ -267,7 +263,7 @@ class Trainer:
     def _update(self, optimizer, state: TrainState, x: Array, y: Array, key: PRNGKey | None):
         value_and_grad = _model.value_and_grad(self.model, self.loss, method=self.gradient)
         (loss, model_state), grads = value_and_grad(state.params, state.model_state, x, y, key=key, train=True)
-        finite = jnp.isfinite(loss) & _all_finite(grads)
+        finite = jnp.isfinite(loss) & _checks.all_finite(grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         return params, model_state, opt_state, finite, loss
@@ -345,11 +341,10 @@ class Trainer:
             bad_now = ~finite & ~stopped
             first_bad = jnp.where(bad_now, jnp.stack([state.epoch, step]), first_bad)
             stopped = stopped | ~finite
-            keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(stopped, b, a), new, old)  # noqa: E731
             state = state._replace(
-                params=keep(params, state.params),
-                model_state=keep(model_state, state.model_state),
-                opt_state=keep(opt_state, state.opt_state),
+                params=_checks.hold(stopped, params, state.params),
+                model_state=_checks.hold(stopped, model_state, state.model_state),
+                opt_state=_checks.hold(stopped, opt_state, state.opt_state),
             )
             return (state, stopped, first_bad), loss
 
