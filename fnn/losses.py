@@ -56,6 +56,8 @@ __all__ = [
     "js_divergence_grad",
     "mmd",
     "mmd_grad",
+    "per_example",
+    "weighted",
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -691,3 +693,62 @@ def get(loss: str | Loss, **params: float) -> Loss:
         return loss
     (fn, grad_fn, _, _), values = _checks.registry_lookup("loss", loss, _REGISTRY, params)
     return Loss(loss, fn, grad_fn, values)
+
+
+def per_example(loss: str | Loss, prediction: ArrayLike, target: ArrayLike) -> Array:
+    r"""The loss of each example on its own, ``[N]``: :math:`\ell_n` with :math:`L = \frac1N \sum_n \ell_n`.
+
+    Defined for every loss that is a mean over examples (all but ``mmd``, which compares two
+    samples as wholes).
+
+    >>> per_example("mse", jnp.array([[1.0], [3.0]]), jnp.array([[0.0], [5.0]])).tolist()
+    [1.0, 4.0]
+    """
+    loss = get(loss)
+    if loss.name == "mmd":
+        raise ValueError("mmd compares two samples as wholes; it has no per-example value")
+    prediction, target = jnp.asarray(prediction), jnp.asarray(target)
+    return jax.vmap(lambda p, t: loss(p[None], t[None]))(prediction, target)
+
+
+def weighted(loss: str | Loss, weights: ArrayLike) -> Loss:
+    r"""``loss`` as a weighted mean over examples, :math:`\sum_n w_n \ell_n / \sum_n w_n`, with its gradient.
+
+    Weights of 0 remove examples (padding), so data sets of different sizes can share one
+    shape; a batch whose weights are all 0 has loss 0 and gradient 0. The gradient is the
+    unweighted hand-written one rescaled per example, :math:`\partial L_w / \partial \hat y_n
+    = N w_n / \sum_m w_m \cdot \partial L / \partial \hat y_n`, because :math:`L` is a mean.
+
+    Args:
+      loss: a loss name or :class:`Loss` that is a mean over examples (not ``mmd``).
+      weights: ``[N]``, non-negative, for the batch the returned loss will be called on.
+
+    Returns:
+      A :class:`Loss` with the same name, for that batch.
+
+    >>> w = weighted("mse", jnp.array([1.0, 0.0]))
+    >>> float(w(jnp.array([[1.0], [3.0]]), jnp.array([[0.0], [5.0]])))
+    1.0
+    """
+    loss = get(loss)
+    if loss.name == "mmd":
+        raise ValueError("mmd compares two samples as wholes; it cannot weight examples")
+    weights = _checks.float_array(weights, "weights")
+    _checks.ndim_in(weights, "weights", (1,))
+    ok = _checks.require(weights >= 0, "weights must be non-negative")
+
+    def total(dtype: Any) -> Array:
+        return jnp.maximum(jnp.sum(weights.astype(dtype)), jnp.finfo(dtype).tiny)
+
+    def fn(prediction: Array, target: Array) -> Array:
+        per = per_example(loss, prediction, target)
+        if per.shape != weights.shape:
+            raise ValueError(f"weights must have one entry per example, got {weights.shape} for {per.shape[0]} examples")
+        return _checks.poison(jnp.sum(weights.astype(per.dtype) * per) / total(per.dtype), ok)
+
+    def grad_fn(prediction: Array, target: Array) -> Array:
+        g = loss.grad(prediction, target)
+        scale = g.shape[0] * weights.astype(g.dtype) / total(g.dtype)
+        return _checks.poison(g * scale.reshape((-1,) + (1,) * (g.ndim - 1)), ok)
+
+    return Loss(loss.name, fn, grad_fn)

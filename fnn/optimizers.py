@@ -69,6 +69,7 @@ __all__ = [
     "adagrad",
     "adam",
     "adamw",
+    "default_learning_rate",
     "get",
     "momentum",
     "names",
@@ -453,6 +454,7 @@ def adamw(
     b2: ArrayLike = 0.999,
     eps: ArrayLike = 1e-8,
     weight_decay: ArrayLike = 1e-2,
+    mask: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""AdamW: Adam with weight decay applied to the parameters, not added to the gradient.
 
@@ -476,7 +478,10 @@ def adamw(
       b1: :math:`\beta_1 \in [0, 1)`.
       b2: :math:`\beta_2 \in [0, 1)`.
       eps: :math:`\epsilon \ge 0`.
-      weight_decay: :math:`\lambda \ge 0`, applied to every leaf (biases included).
+      weight_decay: :math:`\lambda \ge 0`, applied to every leaf (biases included) unless
+        ``mask`` says otherwise.
+      mask: ``None`` (decay every leaf), a pytree of bools like the parameters, or a function
+        ``params -> pytree of bools``, e.g. ``fnn.penalties.mask`` for the weights only.
 
     Returns:
       An ``optax.GradientTransformation`` whose state holds the step count and :math:`m, v`,
@@ -504,6 +509,7 @@ def adamw(
         b2=_unit(b2, "b2"),
         eps=_nonnegative(eps, "eps"),
         weight_decay=_nonnegative(weight_decay, "weight_decay"),
+        mask=mask,
     )
     return _keep_dtypes(inner)
 
@@ -531,6 +537,20 @@ def names() -> tuple[str, ...]:
     ('adadelta', 'adagrad', 'adam', 'adamw', 'momentum', 'nesterov', 'rmsprop', 'sgd')
     """
     return tuple(sorted(_REGISTRY))
+
+
+def default_learning_rate(name: str) -> Any:
+    """The default ``learning_rate`` of the named optimizer; ``TypeError`` if it has none.
+
+    >>> default_learning_rate("adadelta")
+    1.0
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown optimizer {name!r}; known names: {', '.join(names())}")
+    default = inspect.signature(_REGISTRY[name]).parameters["learning_rate"].default
+    if default is inspect.Parameter.empty:
+        raise TypeError(f"optimizer {name!r} has no default learning_rate; pass hyperparams['learning_rate']")
+    return default
 
 
 def get(optimizer: str | optax.GradientTransformation, **hyperparams: Any) -> optax.GradientTransformation:

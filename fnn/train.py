@@ -46,14 +46,20 @@ import optax
 
 from fnn import _checks
 from fnn import activations as _activations
+from fnn import early_stopping as _early_stopping
 from fnn import losses as _losses
+from fnn import mixup as _mixup
 from fnn import model as _model
 from fnn import optimizers as _optimizers
+from fnn import penalties as _penalties
 from fnn._types import Array, ArrayLike, Params, PRNGKey, State
 
-__all__ = ["TrainState", "History", "Trainer", "raise_if_nonfinite"]
+__all__ = ["TrainState", "History", "Trainer", "raise_if_nonfinite", "REGULARIZATION"]
 
-Data = tuple[ArrayLike, ArrayLike]
+# (x, y) or (x, y, weights): weights [N] >= 0 weigh each example's loss (0 removes it).
+Data = tuple[ArrayLike, ...]
+# Hyperparameters the Trainer itself consumes; every other key goes to the optimizer.
+REGULARIZATION = ("l1", "l2", "weight_decay", "mixup_alpha")
 Hyperparams = Mapping[str, ArrayLike]
 
 
@@ -87,6 +93,10 @@ class History(NamedTuple):
       nonfinite_epoch: the epoch (counted from the start of training) of the first non-finite
         loss or gradient, -1 if none; a scalar int32.
       nonfinite_step: the minibatch step within that epoch, -1 if none.
+      best_epoch: with early stopping, the epoch whose parameters were kept (the best
+        validation metric), -1 if it never improved or without early stopping.
+      stop_epoch: with early stopping, the epoch after which training stopped, -1 if it ran
+        to the end or without early stopping. The metrics of later epochs are NaN.
     """
 
     train_loss: Array
@@ -94,6 +104,8 @@ class History(NamedTuple):
     val_accuracy: Array
     nonfinite_epoch: Array
     nonfinite_step: Array
+    best_epoch: Any = -1
+    stop_epoch: Any = -1
 
 
 def raise_if_nonfinite(history: History) -> None:
@@ -128,16 +140,25 @@ def _single_key(key: Any, name: str) -> PRNGKey:
     return key
 
 
-def _examples(data: Data, name: str) -> tuple[Array, Array]:
-    """``(x, y)`` as arrays with at least one example and one first axis, else a clear error."""
-    x, y = (jnp.asarray(a) for a in data)
+def _examples(data: Data, name: str) -> tuple[Array, Array, Array | None]:
+    """``(x, y, weights or None)`` as arrays sharing one first axis with at least one example,
+    else a clear error."""
+    if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+        raise TypeError(f"{name} must be a tuple (x, y) or (x, y, weights), got {type(data).__name__} of length {len(data) if isinstance(data, (tuple, list)) else '-'}")
+    x, y = (jnp.asarray(a) for a in data[:2])
     if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
         raise ValueError(f"{name} inputs and targets must share their first axis, got shapes {x.shape} and {y.shape}")
     _checks.nonempty_batch(x, f"{name} inputs")
-    return x, y
+    weights = data[2] if len(data) == 3 else None
+    if weights is not None:
+        weights = _checks.float_array(weights, f"{name} weights")
+        if weights.shape != x.shape[:1]:
+            raise ValueError(f"{name} weights must have shape ({x.shape[0]},), one per example, got {weights.shape}")
+        _checks.require(weights >= 0, f"{name} weights must be non-negative")
+    return x, y, weights
 
 
-def _accuracy(output: Array, target: Array) -> Array:
+def _accuracy(output: Array, target: Array, weights: Array | None = None) -> Array:
     predicted = _activations.predict_classes(output)
     if jnp.issubdtype(target.dtype, jnp.integer):
         truth = target
@@ -145,12 +166,19 @@ def _accuracy(output: Array, target: Array) -> Array:
         truth = (target[..., 0] > 0.5).astype(jnp.int32)
     else:
         truth = jnp.argmax(target, axis=-1)
-    return jnp.mean(predicted == truth)
+    correct = (predicted == truth).astype(output.dtype)
+    if weights is None:
+        return jnp.mean(correct)
+    weights = weights.astype(output.dtype)
+    return jnp.sum(weights * correct) / jnp.maximum(jnp.sum(weights), jnp.finfo(output.dtype).tiny)
+
+
+_CLASSIFICATION = ("cross_entropy", "binary_cross_entropy")
 
 
 @dataclasses.dataclass(frozen=True)
 class Trainer:
-    """The static configuration of a training run, and the compiled run itself.
+    r"""The static configuration of a training run, and the compiled run itself.
 
     Attributes:
       model: a :class:`~fnn.model.Model` (hashable, e.g. :class:`fnn.MLP`).
@@ -167,6 +195,26 @@ class Trainer:
         one :meth:`fit` call.
       gradient: ``"autodiff"`` (``jax.grad``) or ``"backprop"`` (the model's hand-written chain rule).
       progress: print a line every this many epochs from inside the compiled loop; 0 is silent.
+      penalize: which parameter leaves the ``l1``/``l2`` penalties and ``weight_decay`` touch:
+        ``"weights"`` (the default: not biases, not batch-norm scales), ``"all"``, or a
+        function ``(path, leaf) -> bool`` (see :func:`fnn.penalties.mask`).
+      early_stopping: an :class:`fnn.early_stopping.EarlyStopping`, run on the device after
+        every epoch on the validation metric (``fit`` then needs validation data), or ``None``.
+
+    Regularisation is switched on by keys of the ``hyperparams`` dict, so its strengths may
+    be traced and swept like the learning rate (the keys themselves fix the compiled program):
+
+    * ``"l1"``, ``"l2"``: a penalty :math:`\lambda_1 \sum |w| + \frac{\lambda_2}{2} \sum w^2`
+      added to the loss (:mod:`fnn.penalties`, with its hand-written gradient);
+    * ``"weight_decay"``: decoupled weight decay :math:`\theta \leftarrow \theta - \eta_t
+      \lambda \theta` after the optimizer's step, for every optimizer (for ``"adamw"`` it is
+      AdamW's own, on the same leaves);
+    * ``"mixup_alpha"``: every training batch mixed by :func:`fnn.mixup.mixup` (integer labels
+      one-hot encoded to the model's output width).
+
+    The ``train_loss`` of the :class:`History` is the data loss on the (mixed) batch, without
+    the penalty. Training and validation data may carry per-example weights ``(x, y, w)``
+    (0 drops an example: padding); see :func:`fnn.losses.weighted`.
 
     >>> import fnn
     >>> trainer = Trainer(fnn.MLP((2, 8, 1), activation="tanh"), loss="binary_cross_entropy",
@@ -188,6 +236,8 @@ class Trainer:
     schedule: Callable[[ArrayLike, int], Callable[[Array], Array]] | None = None
     gradient: str = "autodiff"
     progress: int = 0
+    penalize: Any = "weights"
+    early_stopping: _early_stopping.EarlyStopping | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, _model.Model):
@@ -207,21 +257,45 @@ class Trainer:
             raise TypeError(f"{type(self.model).__name__} has no hand-written backprop; use gradient='autodiff'")
         if isinstance(self.progress, bool) or not isinstance(self.progress, int) or self.progress < 0:
             raise ValueError(f"progress must be a non-negative integer (epochs between lines), got {self.progress!r}")
+        if not (callable(self.penalize) or self.penalize in _penalties.LEAVES):
+            raise ValueError(f"penalize must be one of {_penalties.LEAVES} or a function (path, leaf) -> bool, got {self.penalize!r}")
+        stopping = self.early_stopping
+        if stopping is not None:
+            if not isinstance(stopping, _early_stopping.EarlyStopping):
+                raise TypeError(f"early_stopping must be an fnn.early_stopping.EarlyStopping or None, got {type(stopping).__name__}")
+            if stopping.monitor == "val_accuracy" and self.loss.name not in _CLASSIFICATION:
+                raise ValueError(f"early stopping on val_accuracy needs a classification loss {_CLASSIFICATION}, got {self.loss.name!r}")
 
     # ------------------------------------------------------------------------------------
     # Pieces of a run.
     # ------------------------------------------------------------------------------------
 
+    def _split(self, hyperparams: Hyperparams) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``hyperparams`` as (the optimizer's, the regularisers' of :data:`REGULARIZATION`)."""
+        optimizer = dict(hyperparams)
+        own = REGULARIZATION if self.optimizer != "adamw" else tuple(k for k in REGULARIZATION if k != "weight_decay")
+        return optimizer, {k: optimizer.pop(k) for k in own if k in optimizer}
+
     def _optimizer(self, hyperparams: Hyperparams, total_steps: int | None) -> optax.GradientTransformation:
         """The optimizer; ``total_steps=None`` where only its state's structure matters (init)."""
-        hyperparams = dict(hyperparams)
+        hyperparams, regularizers = self._split(hyperparams)
         if self.schedule is not None:
             if "learning_rate" not in hyperparams:
                 raise ValueError("a schedule needs hyperparams['learning_rate'], its base value")
             if total_steps is None:
                 total_steps = max(self.epochs, 3)  # any valid length: the state's structure does not depend on it
             hyperparams["learning_rate"] = self.schedule(hyperparams["learning_rate"], total_steps)
-        return _optimizers.get(self.optimizer, **hyperparams)
+        def chosen(params):
+            return _penalties.mask(params, self.penalize)
+
+        if self.optimizer == "adamw":
+            hyperparams["mask"] = chosen
+        optimizer = _optimizers.get(self.optimizer, **hyperparams)
+        if "weight_decay" not in regularizers:
+            return optimizer
+        learning_rate = hyperparams.get("learning_rate", _optimizers.default_learning_rate(self.optimizer))
+        decay = _penalties.decoupled_weight_decay(learning_rate, regularizers["weight_decay"], leaves=self.penalize)
+        return optax.chain(optimizer, decay)
 
     def _batches(self, n: int) -> tuple[int, int, int]:
         """(batch size, full batches per epoch, size of the extra ragged batch or 0)."""
@@ -258,23 +332,50 @@ class Trainer:
         """
         if self.schedule is not None and total_steps is None:
             raise ValueError("with a schedule, step needs total_steps, the length of the run the schedule spans")
-        return _step(self, state, jnp.asarray(x), jnp.asarray(y), dict(hyperparams), key, total_steps)
+        hyperparams = dict(hyperparams)
+        if "mixup_alpha" in hyperparams and key is None:
+            raise ValueError("mixup draws its mixing from the step's key: pass key=...")
+        return _step(self, state, jnp.asarray(x), jnp.asarray(y), hyperparams, key, total_steps)
 
-    def _update(self, optimizer, state: TrainState, x: Array, y: Array, key: PRNGKey | None):
-        value_and_grad = _model.value_and_grad(self.model, self.loss, method=self.gradient)
-        (loss, model_state), grads = value_and_grad(state.params, state.model_state, x, y, key=key, train=True)
-        finite = jnp.isfinite(loss) & _checks.all_finite(grads)
+    def _update(
+        self,
+        optimizer,
+        regularizers: dict[str, Any],
+        state: TrainState,
+        x: Array,
+        y: Array,
+        weights: Array | None,
+        key: PRNGKey | None,
+    ):
+        """One step: (params, model state, optimizer state, all finite?, data loss)."""
+        if "mixup_alpha" in regularizers:
+            mix_key, key = jax.random.split(key)
+            width = jax.eval_shape(lambda: self.model.apply(state.params, state.model_state, x)[0]).shape[-1]
+            x, y = _mixup.mixup(mix_key, x, y, regularizers["mixup_alpha"], num_classes=width)
+        loss = self.loss if weights is None else _losses.weighted(self.loss, weights)
+        value_and_grad = _model.value_and_grad(self.model, loss, method=self.gradient)
+        (value, model_state), grads = value_and_grad(state.params, state.model_state, x, y, key=key, train=True)
+        if "l1" in regularizers or "l2" in regularizers:
+            _, penalty_grads = _penalties.value_and_grad(
+                state.params, l1=regularizers.get("l1", 0.0), l2=regularizers.get("l2", 0.0), leaves=self.penalize
+            )
+            grads = jax.tree.map(jnp.add, grads, penalty_grads)
+        finite = jnp.isfinite(value) & _checks.all_finite(grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        return params, model_state, opt_state, finite, loss
+        return params, model_state, opt_state, finite, value
 
-    def evaluate(self, params: Params, model_state: State, x: ArrayLike, y: ArrayLike) -> tuple[Array, Array]:
-        """``(loss, accuracy)`` of the model in evaluation mode on ``(x, y)``; accuracy is NaN
-        for losses other than ``cross_entropy`` and ``binary_cross_entropy``."""
+    def evaluate(
+        self, params: Params, model_state: State, x: ArrayLike, y: ArrayLike, weights: ArrayLike | None = None
+    ) -> tuple[Array, Array]:
+        """``(loss, accuracy)`` of the model in evaluation mode on ``(x, y)`` (weighted by
+        ``weights [N]`` if given); accuracy is NaN for losses other than ``cross_entropy`` and
+        ``binary_cross_entropy``."""
         output, _ = self.model.apply(params, model_state, x, train=False)
-        loss = self.loss(output, y)
-        if self.loss.name in ("cross_entropy", "binary_cross_entropy"):
-            return loss, _accuracy(output, jnp.asarray(y)).astype(loss.dtype)
+        loss = (self.loss if weights is None else _losses.weighted(self.loss, weights))(output, y)
+        if self.loss.name in _CLASSIFICATION:
+            weights = None if weights is None else jnp.asarray(weights)
+            return loss, _accuracy(output, jnp.asarray(y), weights).astype(loss.dtype)
         return loss, jnp.full((), jnp.nan, loss.dtype)
 
     # ------------------------------------------------------------------------------------
@@ -314,30 +415,35 @@ class Trainer:
           the history and the parameters stop changing at that step.
         """
         hyperparams = {} if hyperparams is None else dict(hyperparams)
-        x, y = _examples(train, "train")
+        train = _examples(train, "train")
         if validation is not None:
             validation = _examples(validation, "validation")
+        elif self.early_stopping is not None:
+            raise ValueError("early stopping watches the validation metric: pass validation data to fit")
         if shuffle_key is not None:
             shuffle_key = _single_key(shuffle_key, "shuffle_key")
-        state, history = _fit(self, state, (x, y), validation, hyperparams, shuffle_key)
+        state, history = _fit(self, state, train, validation, hyperparams, shuffle_key)
         if _checks.is_concrete(history.nonfinite_epoch) and np.ndim(history.nonfinite_epoch) == 0:
             raise_if_nonfinite(history)
         return state, history
 
     def _run(
-        self, state: TrainState, train: tuple[Array, Array], validation, hyperparams, shuffle_key=None
+        self, state: TrainState, train: tuple[Array, Array, Array | None], validation, hyperparams, shuffle_key=None
     ) -> tuple[TrainState, History]:
-        x, y = train
+        x, y, weights = train
         n = x.shape[0]
         batch, full, rest = self._batches(n)
         steps_per_epoch = full + (1 if rest else 0)
         optimizer = self._optimizer(hyperparams, self.epochs * steps_per_epoch)
+        _, regularizers = self._split(hyperparams)
         shuffle = self.shuffle and batch < n
+        dtype = jax.tree.leaves(state.params)[0].dtype
+        stopping = self.early_stopping
 
         def train_step(carry, batch_and_key):
             state, stopped, first_bad = carry
-            (xb, yb), key, step = batch_and_key
-            params, model_state, opt_state, finite, loss = self._update(optimizer, state, xb, yb, key)
+            (xb, yb, wb), key, step = batch_and_key
+            params, model_state, opt_state, finite, loss = self._update(optimizer, regularizers, state, xb, yb, wb, key)
             bad_now = ~finite & ~stopped
             first_bad = jnp.where(bad_now, jnp.stack([state.epoch, step]), first_bad)
             stopped = stopped | ~finite
@@ -348,7 +454,7 @@ class Trainer:
             )
             return (state, stopped, first_bad), loss
 
-        def epoch(carry, _):
+        def train_epoch(carry):
             state, stopped, first_bad = carry
             epoch_key = jax.random.fold_in(state.key, state.epoch)
             if shuffle_key is None:
@@ -358,30 +464,59 @@ class Trainer:
             order = jax.random.permutation(order_key, n) if shuffle else jnp.arange(n)
             step_keys = jax.random.split(jax.random.fold_in(epoch_key, 1), steps_per_epoch)
             idx = order[: full * batch].reshape(full, batch)
-            inner = (state, stopped, first_bad)
             inner, losses = jax.lax.scan(
-                train_step, inner, ((x[idx], y[idx]), step_keys[:full], jnp.arange(full, dtype=jnp.int32))
+                train_step,
+                carry,
+                (_take((x, y, weights), idx), step_keys[:full], jnp.arange(full, dtype=jnp.int32)),
             )
             if rest:
                 last = order[full * batch :]
-                inner, last_loss = train_step(inner, ((x[last], y[last]), step_keys[full], jnp.int32(full)))
+                inner, last_loss = train_step(inner, (_take((x, y, weights), last), step_keys[full], jnp.int32(full)))
                 losses = jnp.concatenate([losses, last_loss[None]])
             state, stopped, first_bad = inner
             if validation is not None:
                 val_loss, val_acc = self.evaluate(state.params, state.model_state, *validation)
             else:
-                val_loss = val_acc = jnp.full((), jnp.nan, losses.dtype)
-            train_loss = jnp.mean(losses)
+                val_loss = val_acc = jnp.full((), jnp.nan, dtype)
+            train_loss = jnp.mean(losses).astype(dtype)
             if self.progress:
                 _report(self.progress, state.epoch, self.epochs, train_loss, val_loss, val_acc)
-            state = state._replace(epoch=state.epoch + 1)
-            return (state, stopped, first_bad), (train_loss, val_loss.astype(losses.dtype), val_acc.astype(losses.dtype))
+            return inner, (train_loss, val_loss.astype(dtype), val_acc.astype(dtype))
+
+        def skip_epoch(carry):
+            nan = jnp.full((), jnp.nan, dtype)
+            return carry, (nan, nan, nan)
+
+        def epoch(carry, _):
+            run, watch = carry
+            if stopping is None:
+                run, metrics = train_epoch(run)
+            else:
+                # Once stopped, a member skips its epochs (under vmap: computes and discards them).
+                run, metrics = jax.lax.cond(watch.stopped, skip_epoch, train_epoch, run)
+                state = run[0]
+                metric = metrics[1] if stopping.monitor == "val_loss" else metrics[2]
+                watch = stopping.update(watch, metric, state.epoch, state.params, state.model_state)
+            state, stopped, first_bad = run
+            return ((state._replace(epoch=state.epoch + 1), stopped, first_bad), watch), metrics
 
         first_bad = jnp.full((2,), -1, jnp.int32)
-        (state, _, first_bad), (train_loss, val_loss, val_acc) = jax.lax.scan(
-            epoch, (state, jnp.asarray(False), first_bad), None, length=self.epochs
+        watch = None if stopping is None else stopping.init(state.params, state.model_state, dtype)
+        ((state, _, first_bad), watch), (train_loss, val_loss, val_acc) = jax.lax.scan(
+            epoch, ((state, jnp.asarray(False), first_bad), watch), None, length=self.epochs
         )
-        return state, History(train_loss, val_loss, val_acc, first_bad[0], first_bad[1])
+        minus_one = jnp.asarray(-1, jnp.int32)
+        best_epoch = stop_epoch = minus_one
+        if stopping is not None:
+            best_epoch, stop_epoch = watch.best_epoch, watch.stop_epoch
+            if stopping.restore_best:
+                state = state._replace(params=watch.best_params, model_state=watch.best_model_state)
+        return state, History(train_loss, val_loss, val_acc, first_bad[0], first_bad[1], best_epoch, stop_epoch)
+
+
+def _take(data: tuple[Array, Array, Array | None], idx: Array) -> tuple[Array, Array, Array | None]:
+    """The examples at ``idx`` of ``(x, y, weights)``; ``weights`` may be ``None``."""
+    return tuple(None if a is None else a[idx] for a in data)
 
 
 def _report(every: int, epoch: Array, epochs: int, train_loss: Array, val_loss: Array, val_acc: Array) -> None:
@@ -402,7 +537,8 @@ def _report(every: int, epoch: Array, epochs: int, train_loss: Array, val_loss: 
 @functools.partial(jax.jit, static_argnums=(0, 6))
 def _step(trainer: Trainer, state: TrainState, x, y, hyperparams, key, total_steps) -> tuple[TrainState, Array]:
     optimizer = trainer._optimizer(hyperparams, total_steps)
-    params, model_state, opt_state, _, loss = trainer._update(optimizer, state, x, y, key)
+    _, regularizers = trainer._split(hyperparams)
+    params, model_state, opt_state, _, loss = trainer._update(optimizer, regularizers, state, x, y, None, key)
     return state._replace(params=params, model_state=model_state, opt_state=opt_state), loss
 
 

@@ -44,7 +44,7 @@ def _loop(trainer, state, x, y, hp):
         epoch_losses = []
         for s in range(steps):
             idx = order[s * batch : (s + 1) * batch] if s < full else order[full * batch :]
-            params, model_state, opt_state, _, loss = trainer._update(optimizer, state, x[idx], y[idx], keys[s])
+            params, model_state, opt_state, _, loss = trainer._update(optimizer, {}, state, x[idx], y[idx], None, keys[s])
             state = state._replace(params=params, model_state=model_state, opt_state=opt_state)
             epoch_losses.append(loss)
         losses.append(np.mean(epoch_losses))
@@ -158,7 +158,7 @@ def test_nonfinite_is_reported_with_epoch_and_step(key):
     expected = state
     for s in range(2):
         idx = jnp.arange(s * 8, (s + 1) * 8)
-        params, _, opt_state, _, _ = trainer._update(two_steps, expected, x[idx], targets[idx], None)
+        params, _, opt_state, _, _ = trainer._update(two_steps, {}, expected, x[idx], targets[idx], None, None)
         expected = expected._replace(params=params, opt_state=opt_state)
     _close(fitted.params, expected.params, rtol=1e-12)
 
@@ -260,7 +260,7 @@ def test_schedule_applies_over_the_run(key):
     expected = state
     for lr in (0.1, 0.1, 0.01, 0.001):
         opt = optax.sgd(lr)
-        params, _, _, _, _ = trainer._update(opt, expected._replace(opt_state=opt.init(expected.params)), x, y, None)
+        params, _, _, _, _ = trainer._update(opt, {}, expected._replace(opt_state=opt.init(expected.params)), x, y, None, None)
         expected = expected._replace(params=params)
     _close(fitted.params, expected.params, rtol=1e-12)
 
