@@ -28,6 +28,16 @@ per-example gradients:
 >>> per_example[0]["W"].shape
 (5, 3, 4)
 
+**Dropout and batch normalisation** (an :class:`~fnn.mlp.MLP` with ``dropout``,
+``input_dropout`` or ``batch_norm``) add two local steps. Dropout multiplies a layer's input by
+a fixed mask :math:`m`, so the error sent down is multiplied by the same mask,
+:math:`\partial L / \partial a = m \odot \partial L / \partial \tilde a`
+(:func:`fnn.dropout.dropout_vjp`); batch normalisation between the affine map and the
+activation sends :math:`\partial L / \partial z_l` through
+:func:`fnn.batch_norm.batch_norm_vjp`, which also gives the gradients of :math:`\gamma_l`
+and :math:`\beta_l`. :func:`forward_model` keeps the mask and the batch-norm cache in each
+layer's :class:`LayerCache`; :func:`backward` is the same function for every network.
+
 Reference: D. Rumelhart, G. Hinton, R. Williams, *Learning representations by
 back-propagating errors*, Nature 323, 1986; Goodfellow, Bengio, Courville, *Deep Learning*,
 2016, sec. 6.5.
@@ -41,25 +51,33 @@ from typing import NamedTuple
 import jax  # noqa: F401  (the doctests use it)
 import jax.numpy as jnp
 
+from fnn import batch_norm as _batch_norm
+from fnn import dropout as _dropout
 from fnn import losses as _losses
 from fnn import mlp as _mlp
-from fnn._types import Array, ArrayLike, Grads, Params
+from fnn._types import Array, ArrayLike, Grads, Params, PRNGKey, State
 
-__all__ = ["LayerCache", "forward", "backward", "value_and_grad", "grad"]
+__all__ = ["LayerCache", "forward", "backward", "value_and_grad", "grad", "forward_model", "model_value_and_grad"]
 
 
 class LayerCache(NamedTuple):
     """What the backward pass needs from one layer's forward pass.
 
     Attributes:
-      inputs: :math:`a_{l-1}`, ``[..., d_{l-1}]``.
-      preactivation: :math:`z_l = a_{l-1} W_l + b_l`, ``[..., d_l]``.
-      output: :math:`a_l = f_l(z_l)`, ``[..., d_l]``.
+      inputs: :math:`a_{l-1}`, what meets :math:`W_l`, ``[..., d_{l-1}]`` (after dropout, if any).
+      preactivation: the activation's argument, ``[..., d_l]``: :math:`z_l = a_{l-1} W_l + b_l`,
+        or its batch normalisation when the layer has one.
+      output: :math:`a_l = f_l(\text{preactivation})`, ``[..., d_l]``.
+      input_mask: the scaled dropout mask that multiplied this layer's input, or ``None``.
+      batch_norm: the :class:`~fnn.batch_norm.BatchNormCache` of the layer's batch
+        normalisation, or ``None``.
     """
 
     inputs: Array
     preactivation: Array
     output: Array
+    input_mask: Array | None = None
+    batch_norm: _batch_norm.BatchNormCache | None = None
 
 
 def forward(
@@ -87,8 +105,9 @@ def forward(
     ((4, 1), [(4, 3), (4, 1)])
     """
     a = _mlp.check_input(params, x)
+    _mlp._refuse_batch_norm(params)
     caches = []
-    for layer, f in zip(params, _mlp.layer_activations(len(params), activation, output_activation)):
+    for layer, f in zip(params, _mlp.layer_activations(len(params), activation, output_activation), strict=True):
         z = _mlp.affine(layer, a)
         out = f(z)
         caches.append(LayerCache(a, z, out))
@@ -106,9 +125,13 @@ def backward(
 ) -> tuple[Grads, Array]:
     r"""The chain rule from :math:`\partial L / \partial a_L` down to every weight and the input.
 
+    With dropout and batch normalisation (caches from :func:`forward_model`), the error sent
+    down is multiplied by each layer's input mask and passed through the batch-norm vjp, and
+    the gradient of a normalised layer also holds ``"gamma"`` and ``"beta"``.
+
     Args:
       params: the parameters the caches were computed with.
-      caches: from :func:`forward` with the same activations.
+      caches: from :func:`forward` or :func:`forward_model` with the same activations.
       d_output: :math:`\partial L / \partial a_L`, shaped like the network output.
       activation: hidden-layer activation(s), as given to :func:`forward`.
       output_activation: the last layer's activation.
@@ -131,16 +154,23 @@ def backward(
     if delta.shape != caches[-1].output.shape:
         raise ValueError(f"d_output must have the output's shape {caches[-1].output.shape}, got {delta.shape}")
     grads = []
-    for layer, f, cache in zip(reversed(params), reversed(acts), reversed(caches)):
+    for i, layer, f, cache in zip(reversed(range(len(params))), reversed(params), reversed(acts), reversed(caches), strict=True):
         d_z = f.vjp(cache.preactivation, cache.output, delta)
+        layer_grads = {}
+        if cache.batch_norm is not None:
+            if "gamma" not in layer:
+                raise ValueError(f"caches[{i}] holds a batch normalisation but params[{i}] has no 'gamma' and 'beta'")
+            bn_params = {"gamma": layer["gamma"], "beta": layer["beta"]}
+            d_z, layer_grads = _batch_norm.batch_norm_vjp(bn_params, cache.batch_norm, d_z)
+        elif "gamma" in layer:
+            raise ValueError(f"params[{i}] holds 'gamma' and 'beta' but caches[{i}] has no batch normalisation")
         d_z_rows = d_z.reshape(-1, d_z.shape[-1])
-        grads.append(
-            {
-                "W": cache.inputs.reshape(-1, cache.inputs.shape[-1]).T @ d_z_rows,
-                "b": jnp.sum(d_z_rows, axis=0),
-            }
-        )
+        layer_grads["W"] = cache.inputs.reshape(-1, cache.inputs.shape[-1]).T @ d_z_rows
+        layer_grads["b"] = jnp.sum(d_z_rows, axis=0)
+        grads.append(layer_grads)
         delta = d_z @ layer["W"].T
+        if cache.input_mask is not None:
+            delta = _dropout.dropout_vjp(cache.input_mask, delta)
     return grads[::-1], delta
 
 
@@ -200,3 +230,77 @@ def grad(
     return value_and_grad(
         params, x, target, loss=loss, activation=activation, output_activation=output_activation
     )[1]
+
+
+# ----------------------------------------------------------------------------------------
+# The MLP model with dropout and batch normalisation.
+# ----------------------------------------------------------------------------------------
+
+
+def forward_model(
+    model: _mlp.MLP, params: Params, state: State, x: ArrayLike, *, key: PRNGKey | None = None, train: bool = False
+) -> tuple[Array, State, tuple[LayerCache, ...]]:
+    """The forward pass of ``model.apply``, keeping one :class:`LayerCache` per layer.
+
+    The same computation as :meth:`fnn.mlp.MLP.apply` (the same masks from the same ``key``,
+    the same batch statistics), with the dropout masks and batch-norm caches kept.
+
+    Args:
+      model: an :class:`~fnn.mlp.MLP`, with or without dropout and batch normalisation.
+      params: the model's parameters.
+      state: the model's state.
+      x: input ``[d_0]`` or ``[..., d_0]``.
+      key: a PRNG key, required in training with dropout.
+      train: training or evaluation mode, as in ``model.apply``.
+
+    Returns:
+      ``(y, new_state, caches)``: what ``model.apply`` returns, and L caches.
+
+    >>> from fnn.mlp import MLP
+    >>> model = MLP((2, 3, 1), dropout=0.5, batch_norm=True)
+    >>> params, state = model.init(jax.random.key(0))
+    >>> y, new_state, caches = forward_model(model, params, state, jnp.ones((4, 2)), key=jax.random.key(1), train=True)
+    >>> caches[0].batch_norm.xhat.shape, caches[1].input_mask.shape
+    ((4, 3), (4, 3))
+    """
+    if not isinstance(model, _mlp.MLP):
+        raise TypeError(f"model must be an fnn.mlp.MLP, got {type(model).__name__}")
+    if model._plain():
+        *hidden, output = model.activations()
+        y, caches = forward(params, x, activation=hidden, output_activation=output)
+        return y, state, caches
+    y, new_state, records = _mlp._forward(model, params, state, x, key, train)
+    return y, new_state, tuple(LayerCache(*r) for r in records)
+
+
+def model_value_and_grad(
+    model: _mlp.MLP,
+    params: Params,
+    state: State,
+    x: ArrayLike,
+    target: ArrayLike,
+    *,
+    loss: str | _losses.Loss = "mse",
+    key: PRNGKey | None = None,
+    train: bool = True,
+) -> tuple[tuple[Array, State], Grads]:
+    """``((loss, new_state), grads)`` of an :class:`~fnn.mlp.MLP` by hand-written backprop.
+
+    Equals ``jax.value_and_grad`` of ``loss(model.apply(params, state, x, key=key,
+    train=train)[0], target)`` with the new state as auxiliary output: the same dropout masks
+    (same ``key``), the batch-statistics backward pass in training and the running-statistics
+    one in evaluation.
+
+    >>> from fnn.mlp import MLP
+    >>> model = MLP((2, 3, 1), dropout=0.5, batch_norm=True)
+    >>> params, state = model.init(jax.random.key(0))
+    >>> (value, new_state), grads = model_value_and_grad(
+    ...     model, params, state, jnp.ones((4, 2)), jnp.zeros((4, 1)), key=jax.random.key(1))
+    >>> value.shape, sorted(grads[0]), jax.tree.structure(grads) == jax.tree.structure(params)
+    ((), ['W', 'b', 'beta', 'gamma'], True)
+    """
+    loss = _losses.get(loss)
+    output, new_state, caches = forward_model(model, params, state, x, key=key, train=train)
+    *hidden, last = model.activations()
+    grads, _ = backward(params, caches, loss.grad(output, target), activation=hidden, output_activation=last)
+    return (loss(output, target), new_state), grads

@@ -141,7 +141,8 @@ def classify(logits: ArrayLike) -> Prediction:
     mutual_information = jnp.maximum(_entropy(mean) - jnp.mean(_entropy(probs), axis=0), 0)
     votes = _activations.predict_classes(logits)
     ensemble_class = jnp.argmax(mean, axis=-1)
-    vote_disagreement = jnp.mean(votes != ensemble_class[None], axis=0).astype(logits.dtype)
+    # cast before the mean: jnp.mean of booleans is float32 even with x64 enabled
+    vote_disagreement = jnp.mean((votes != ensemble_class[None]).astype(logits.dtype), axis=0)
     if logits.shape[-1] == 1:
         mean, probs = mean[..., 1:], probs[..., 1:]
     return Prediction(mean, probs, mutual_information, vote_disagreement)

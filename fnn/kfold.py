@@ -59,7 +59,8 @@ def fold_ids(n: int, k: int, *, key: PRNGKey | None = None, labels: ArrayLike | 
       k: the number of folds, ``2 <= k <= n``.
       key: shuffle the examples before dealing them (``None``: in order, example ``j`` to
         fold ``j mod k``).
-      labels: integer class labels ``[n]`` (or one-hot rows ``[n, C]``) to stratify by.
+      labels: integer class labels ``[n]`` (or one-hot rows ``[n, C]``, or binary targets
+        ``[n, 1]`` split at 0.5) to stratify by.
 
     Returns:
       ``[n]`` fold indices; fold sizes differ by at most one.
@@ -75,7 +76,8 @@ def fold_ids(n: int, k: int, *, key: PRNGKey | None = None, labels: ArrayLike | 
     if labels is not None:
         labels = jnp.asarray(labels)
         if labels.ndim == 2:
-            labels = jnp.argmax(labels, axis=-1)
+            # one column holds binary targets: argmax over it would put every example in class 0
+            labels = (labels[:, 0] > 0.5).astype(jnp.int32) if labels.shape[1] == 1 else jnp.argmax(labels, axis=-1)
         if labels.shape != (n,):
             raise ValueError(f"labels must have shape ({n},) (or one-hot [{n}, C]), got {labels.shape}")
         if not jnp.issubdtype(labels.dtype, jnp.integer):
@@ -118,7 +120,7 @@ def folds(ids: ArrayLike, k: int, dtype: Any = jnp.float32) -> Folds:
     ids = jnp.asarray(ids)
     _checks.ndim_in(ids, "ids", (1,))
     n, k = _check_k(ids.shape[0], k)
-    _checks.require((ids >= 0) & (ids < k), f"ids must lie in [0, {k})")
+    ok = _checks.require((ids >= 0) & (ids < k), f"ids must lie in [0, {k})")
     n_val, n_train = -(-n // k), n - n // k
 
     def split(i):
@@ -127,6 +129,8 @@ def folds(ids: ArrayLike, k: int, dtype: Any = jnp.float32) -> Folds:
         size = jnp.sum(ids == i)
         val_w = (jnp.arange(n_val) < size).astype(dtype)
         train_w = (jnp.arange(n_train) < n - size).astype(dtype)
+        # traced ids out of range: NaN weights, so the failed check cannot pass silently
+        train_w, val_w = _checks.poison(train_w, ok), _checks.poison(val_w, ok)
         return Folds(train.astype(jnp.int32), train_w, val.astype(jnp.int32), val_w)
 
     return jax.vmap(split)(jnp.arange(k))
@@ -173,7 +177,8 @@ def cross_validate(
         ``jax.vmap`` of this function over hyperparameter candidates cross-validates them all
         in one program.
       fold_key: shuffle examples into folds with this key (``None``: in order).
-      stratify: deal the classes of integer (or one-hot) targets evenly over the folds.
+      stratify: deal the classes of integer (or one-hot, or binary ``[n, 1]``) targets evenly
+        over the folds.
       dtype: the parameters' dtype.
 
     Returns:

@@ -91,6 +91,7 @@ def mixup(
     mixing = alpha > 0
     # Beta(0, 0) is undefined: draw from Beta(1, 1) there and discard it.
     lam = jax.random.beta(k_lambda, jnp.where(mixing, alpha, 1), jnp.where(mixing, alpha, 1), dtype=x.dtype)
-    lam = jnp.where(mixing, lam, jnp.ones((), x.dtype))
+    # alpha = 0 is the identity; a NaN alpha (a failed traced check) must poison the batch.
+    lam = jnp.where(mixing, lam, jnp.where(alpha == 0, jnp.ones((), x.dtype), jnp.full((), jnp.nan, x.dtype)))
     pair = jax.random.permutation(k_pair, x.shape[0])
     return lam * x + (1 - lam) * x[pair], lam * y + (1 - lam) * y[pair]

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
@@ -276,6 +277,22 @@ class Trainer:
         own = REGULARIZATION if self.optimizer != "adamw" else tuple(k for k in REGULARIZATION if k != "weight_decay")
         return optimizer, {k: optimizer.pop(k) for k in own if k in optimizer}
 
+    def _check_opt_state(self, state: TrainState, hyperparams: Hyperparams) -> None:
+        """A clear error when ``state`` was initialised for other hyperparameter keys."""
+        expected = jax.tree.structure(jax.eval_shape(self._optimizer(hyperparams, None).init, state.params))
+        if jax.tree.structure(state.opt_state) != expected:
+            raise ValueError(
+                "state.opt_state does not fit these hyperparameters: initialise the state with the same "
+                f"hyperparams keys as fit gets (here {sorted(hyperparams)}); 'weight_decay' adds to the optimizer's state"
+            )
+
+    @staticmethod
+    def _check_regularizers(hyperparams: Hyperparams) -> None:
+        """Concrete regularisation strengths must be >= 0 (traced ones turn the run into NaN)."""
+        for name in REGULARIZATION:
+            if name in hyperparams and _checks.is_concrete(hyperparams[name]):
+                _checks.in_range(hyperparams[name], f"hyperparams[{name!r}]", 0.0, math.inf, low_closed=True)
+
     def _optimizer(self, hyperparams: Hyperparams, total_steps: int | None) -> optax.GradientTransformation:
         """The optimizer; ``total_steps=None`` where only its state's structure matters (init)."""
         hyperparams, regularizers = self._split(hyperparams)
@@ -293,7 +310,10 @@ class Trainer:
         optimizer = _optimizers.get(self.optimizer, **hyperparams)
         if "weight_decay" not in regularizers:
             return optimizer
-        learning_rate = hyperparams.get("learning_rate", _optimizers.default_learning_rate(self.optimizer))
+        if "learning_rate" in hyperparams:
+            learning_rate = hyperparams["learning_rate"]
+        else:
+            learning_rate = _optimizers.default_learning_rate(self.optimizer)
         decay = _penalties.decoupled_weight_decay(learning_rate, regularizers["weight_decay"], leaves=self.penalize)
         return optax.chain(optimizer, decay)
 
@@ -308,7 +328,9 @@ class Trainer:
         """A fresh :class:`TrainState`: the model's parameters and state from ``key``, the optimizer's state.
 
         The model is initialised from ``fold_in(key, 0)`` and the run draws its shuffles from
-        ``fold_in(key, 1)``, so one key gives one reproducible run.
+        ``fold_in(key, 1)``, so one key gives one reproducible run. ``hyperparams`` must hold
+        the same keys as those later given to :meth:`fit` (``"weight_decay"`` adds to the
+        optimizer's state); their values do not matter here.
         """
         params, model_state = self.model.init(jax.random.fold_in(key, 0), dtype=dtype)
         opt_state = self._optimizer(hyperparams, None).init(params)
@@ -333,6 +355,7 @@ class Trainer:
         if self.schedule is not None and total_steps is None:
             raise ValueError("with a schedule, step needs total_steps, the length of the run the schedule spans")
         hyperparams = dict(hyperparams)
+        self._check_regularizers(hyperparams)
         if "mixup_alpha" in hyperparams and key is None:
             raise ValueError("mixup draws its mixing from the step's key: pass key=...")
         return _step(self, state, jnp.asarray(x), jnp.asarray(y), hyperparams, key, total_steps)
@@ -415,6 +438,7 @@ class Trainer:
           the history and the parameters stop changing at that step.
         """
         hyperparams = {} if hyperparams is None else dict(hyperparams)
+        self._check_regularizers(hyperparams)
         train = _examples(train, "train")
         if validation is not None:
             validation = _examples(validation, "validation")
@@ -422,6 +446,7 @@ class Trainer:
             raise ValueError("early stopping watches the validation metric: pass validation data to fit")
         if shuffle_key is not None:
             shuffle_key = _single_key(shuffle_key, "shuffle_key")
+        self._check_opt_state(state, hyperparams)
         state, history = _fit(self, state, train, validation, hyperparams, shuffle_key)
         if _checks.is_concrete(history.nonfinite_epoch) and np.ndim(history.nonfinite_epoch) == 0:
             raise_if_nonfinite(history)

@@ -48,7 +48,7 @@ def _params(key, sizes, dtype=jnp.float64, noise=0.3):
     params = mlp.init(k_init, sizes, scheme="glorot", dtype=dtype)
     leaves, tree = jax.tree.flatten(params)
     keys = jax.random.split(k_noise, len(leaves))
-    return tree.unflatten([leaf + noise * jax.random.normal(k, leaf.shape, dtype) for leaf, k in zip(leaves, keys)])
+    return tree.unflatten([leaf + noise * jax.random.normal(k, leaf.shape, dtype) for leaf, k in zip(leaves, keys, strict=True)])
 
 
 def _distributions(key, n, k, dtype):
@@ -92,7 +92,7 @@ def _leaf_problems(hand, ref, rtol=RTOL) -> list[str]:
     if jax.tree.structure(hand) != jax.tree.structure(ref):
         return [f"tree structure {jax.tree.structure(hand)} != {jax.tree.structure(ref)}"]
     problems = []
-    for (path, h), r in zip(jax.tree_util.tree_flatten_with_path(hand)[0], jax.tree.leaves(ref)):
+    for (path, h), r in zip(jax.tree_util.tree_flatten_with_path(hand)[0], jax.tree.leaves(ref), strict=True):
         where = jax.tree_util.keystr(path)
         h, r = np.asarray(h), np.asarray(r)
         if h.shape != r.shape or h.dtype != r.dtype:
@@ -253,7 +253,7 @@ def test_forward_equals_apply_and_caches_have_the_right_shapes(act):
     np.testing.assert_array_equal(y, mlp.apply(params, x, activation=act, output_activation="sigmoid"))
     assert len(caches) == len(params)
     assert all(isinstance(c, backprop.LayerCache) for c in caches)
-    for layer, (cache, n_in, n_out) in enumerate(zip(caches, sizes[:-1], sizes[1:])):
+    for layer, (cache, n_in, n_out) in enumerate(zip(caches, sizes[:-1], sizes[1:], strict=True)):
         assert cache.inputs.shape == (N, n_in), layer
         assert cache.preactivation.shape == (N, n_out), layer
         assert cache.output.shape == (N, n_out), layer
@@ -261,7 +261,7 @@ def test_forward_equals_apply_and_caches_have_the_right_shapes(act):
         np.testing.assert_array_equal(cache.output, f(cache.preactivation))
         np.testing.assert_allclose(cache.preactivation, cache.inputs @ params[layer]["W"] + params[layer]["b"][None], rtol=1e-14)
     np.testing.assert_array_equal(caches[0].inputs, x)
-    for below, above in zip(caches[:-1], caches[1:]):
+    for below, above in zip(caches[:-1], caches[1:], strict=True):
         np.testing.assert_array_equal(above.inputs, below.output)
     np.testing.assert_array_equal(caches[-1].output, y)
 
@@ -498,3 +498,193 @@ def test_model_value_and_grad_errors():
     assert np.isfinite(float(value))
     with pytest.raises(ValueError, match="unknown loss"):
         fnn_model.value_and_grad(net, "nope", method="backprop")
+
+
+# ----------------------------------------------------------------------------------------
+# Dropout and batch normalisation: MLP.backprop against jax.grad through MLP.apply.
+# ----------------------------------------------------------------------------------------
+
+REGULARISED = {
+    "dropout": {"dropout": 0.3},
+    "batch_norm": {"batch_norm": True, "bn_momentum": 0.8},
+    "both": {"dropout": 0.4, "input_dropout": 0.2, "batch_norm": True, "bn_eps": 1e-3},
+}
+LOSS_CYCLE = ("mse", "cross_entropy", "binary_cross_entropy")
+ACT_CYCLE = ("tanh", "relu", "softplus")
+
+
+def _regularised(config, hidden, loss, dtype=jnp.float64, activation="tanh", key=23):
+    """A regularised MLP with noisy parameters (gamma and beta included), inputs and targets."""
+    out = 2 * K if loss == "gaussian_nll_learned" else K
+    net = MLP(tuple(_sizes(hidden + 1, out)), activation=activation, scheme="glorot", **REGULARISED[config])
+    params, state = net.init(jax.random.key(key), dtype=dtype)
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(key + 1), len(leaves))
+    params = tree.unflatten([leaf + 0.3 * jax.random.normal(k, leaf.shape, dtype) for leaf, k in zip(leaves, keys, strict=True)])
+    _, x, target = _problem(jax.random.key(key + 2), loss, hidden + 1, dtype)
+    return net, params, state, x, target
+
+
+def _close_problems(hand, ref, rtol) -> list[str]:
+    """Per leaf, max |hand - ref| <= rtol * max |ref leaf|, with a floor of rtol / 100 times the
+    largest gradient entry: a normalised layer's bias has gradient 0 in exact arithmetic, and
+    both sides give rounding noise there."""
+    if jax.tree.structure(hand) != jax.tree.structure(ref):
+        return [f"tree structure {jax.tree.structure(hand)} != {jax.tree.structure(ref)}"]
+    overall = max((float(np.max(np.abs(np.asarray(r)))) for r in jax.tree.leaves(ref)), default=0.0)
+    problems = []
+    for (path, h), r in zip(jax.tree_util.tree_flatten_with_path(hand)[0], jax.tree.leaves(ref), strict=True):
+        h, r = np.asarray(h), np.asarray(r)
+        if h.shape != r.shape or h.dtype != r.dtype or not np.all(np.isfinite(h)):
+            problems.append(f"{jax.tree_util.keystr(path)}: {h.dtype}{h.shape} vs {r.dtype}{r.shape}, finite {np.all(np.isfinite(h))}")
+            continue
+        diff, bound = float(np.max(np.abs(h - r))), rtol * max(float(np.max(np.abs(r))), overall / 100)
+        if diff > bound:
+            problems.append(f"{jax.tree_util.keystr(path)}: max abs error {diff:.3g} > {bound:.3g}")
+    return problems
+
+
+def _check_model_gradient(net, params, state, x, target, loss, *, key, train=True, rtol=1e-12, value_rtol=1e-13):
+    # Compiled: one program per side costs less than compiling each of their operations eagerly.
+    def run(method):
+        fn = fnn_model.value_and_grad(net, loss, method=method)
+        return jax.jit(lambda p, s, xx, t: fn(p, s, xx, t, key=key, train=train))(params, state, x, target)
+
+    hand, ref = run("backprop"), run("autodiff")
+    (value, new_state), grads = hand
+    (ref_value, ref_state), ref_grads = ref
+    problems = _value_problem(value, ref_value, value_rtol) if value_rtol else []
+    problems += _close_problems(grads, ref_grads, rtol)
+    problems += [f"state {p}" for p in _close_problems(new_state, ref_state, 1e-14)]
+    assert jax.tree.structure(grads) == jax.tree.structure(params)
+    assert not problems, "\n".join(problems)
+    return hand
+
+
+@pytest.mark.parametrize("hidden", (1, 2, 3))
+@pytest.mark.parametrize("config", sorted(REGULARISED))
+def test_regularised_hand_gradient_equals_autodiff(config, hidden):
+    i = hidden + len(config)
+    loss, act = LOSS_CYCLE[i % 3], ACT_CYCLE[(i // 3) % 3]
+    net, params, state, x, target = _regularised(config, hidden, loss, activation=act, key=23 + hidden)
+    (_, new_state), grads = _check_model_gradient(net, params, state, x, target, loss, key=jax.random.key(hidden))
+    if net.batch_norm:
+        assert len(new_state) == hidden
+        assert all(set(g) == {"W", "b", "gamma", "beta"} for g in grads[:-1]) and set(grads[-1]) == {"W", "b"}
+        assert not np.allclose(new_state[0].mean, state[0].mean)
+    # The masks matter: another key gives another gradient.
+    if net.dropout:
+        (_, _), other = fnn_model.value_and_grad(net, loss, method="backprop")(
+            params, state, x, target, key=jax.random.key(99)
+        )
+        assert _close_problems(other, grads, 1e-6)
+
+
+def test_regularised_hand_gradient_for_more_losses():
+    # mse, cross_entropy and binary_cross_entropy are in the matrix above.
+    failures = []
+    for loss in ("l1", "gaussian_nll_learned", "kl_divergence", "mmd"):
+        net, params, state, x, target = _regularised("both", 2, loss, key=40)
+        try:
+            _check_model_gradient(net, params, state, x, target, loss, key=jax.random.key(41))
+        except AssertionError as error:
+            failures.append(f"{loss}: {error}")
+    assert not failures, "\n".join(failures)
+
+
+def test_input_dropout_without_hidden_layers():
+    net = MLP((D_IN, K), input_dropout=0.5)
+    params, state = net.init(jax.random.key(42), dtype=jnp.float64)
+    _, x, target = _problem(jax.random.key(43), "mse", 1)
+    _check_model_gradient(net, params, state, x, target, "mse", key=jax.random.key(44))
+    y, _, caches = backprop.forward_model(net, params, state, x, key=jax.random.key(44), train=True)
+    np.testing.assert_array_equal(caches[0].inputs, x * caches[0].input_mask)
+
+
+@pytest.mark.parametrize("config", ["batch_norm", "both"])
+def test_evaluation_mode_hand_gradient_equals_autodiff(config):
+    net, params, state, x, target = _regularised(config, 2, "mse", key=50)
+    for k in jax.random.split(jax.random.key(51), 2):  # running statistics away from (0, 1)
+        state = net.apply(params, state, x + jax.random.normal(k, x.shape, jnp.float64), key=k, train=True)[1]
+    (_, new_state), _ = _check_model_gradient(net, params, state, x, target, "mse", key=None, train=False)
+    assert not _close_problems(new_state, state, 0.0)  # evaluation leaves the state as it was
+
+
+def test_regularised_float32_agrees():
+    net, params, state, x, target = _regularised("both", 2, "cross_entropy", dtype=jnp.float32, key=60)
+    (value, _), grads = _check_model_gradient(
+        net, params, state, x, target, "cross_entropy", key=jax.random.key(61), rtol=1e-4, value_rtol=0.0
+    )
+    assert value.dtype == jnp.float32 and all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))
+
+
+def test_forward_model_caches_and_input_gradient():
+    net, params, state, x, target = _regularised("both", 2, "mse", key=70)
+    key = jax.random.key(71)
+    y, new_state, caches = backprop.forward_model(net, params, state, x, key=key, train=True)
+    ref_y, ref_state = net.apply(params, state, x, key=key, train=True)
+    np.testing.assert_array_equal(y, ref_y)
+    assert _close_problems(new_state, ref_state, 0.0) == []
+    assert len(caches) == 3 and all(isinstance(c, backprop.LayerCache) for c in caches)
+    assert [c.batch_norm is not None for c in caches] == [True, True, False]
+    assert all(c.input_mask is not None and c.input_mask.shape == c.inputs.shape for c in caches)
+    np.testing.assert_array_equal(caches[0].inputs, x * caches[0].input_mask)
+    for below, above in zip(caches[:-1], caches[1:], strict=True):
+        np.testing.assert_array_equal(above.inputs, below.output * above.input_mask)
+    # backward is the vjp of apply for the input too (through the input dropout).
+    g = jax.random.normal(jax.random.key(72), y.shape, jnp.float64)
+    *hidden, out = net.activations()
+    grads, d_x = backprop.backward(params, caches, g, activation=hidden, output_activation=out)
+    _, vjp = jax.vjp(lambda p, xx: net.apply(p, state, xx, key=key, train=True)[0], params, x)
+    ref_grads, ref_d_x = vjp(g)
+    problems = _close_problems(grads, ref_grads, 1e-12) + _close_problems(d_x, ref_d_x, 1e-12)
+    assert not problems, "\n".join(problems)
+    # In evaluation there are no masks and the batch-norm caches say so.
+    _, same, eval_caches = backprop.forward_model(net, params, state, x)
+    assert same is state and all(c.input_mask is None for c in eval_caches)
+    assert eval_caches[0].batch_norm.train is False
+
+
+def test_jitted_regularised_backprop_equals_eager():
+    net, params, state, x, target = _regularised("both", 1, "mse", key=80)
+    fn = jax.jit(lambda p, s, xx, t, k: net.backprop(p, s, xx, t, losses.get("mse"), key=k))
+    jitted = fn(params, state, x, target, jax.random.key(81))
+    eager = net.backprop(params, state, x, target, "mse", key=jax.random.key(81))
+    assert not _close_problems(jitted, eager, 1e-12)
+
+
+def test_regularised_backprop_errors():
+    net, params, state, x, target = _regularised("dropout", 1, "mse", key=90)
+    with pytest.raises(ValueError, match="dropout needs a PRNG key in training mode"):
+        net.backprop(params, state, x, target, "mse")
+    with pytest.raises(ValueError, match="params"):
+        backprop.forward(params[:1] + [{**params[1], "gamma": params[1]["b"], "beta": params[1]["b"]}], x)
+    with pytest.raises(TypeError, match="fnn.mlp.MLP"):
+        backprop.forward_model(object(), params, state, x)
+    bn_net, bn_params, bn_state, _, _ = _regularised("batch_norm", 1, "mse", key=91)
+    y, _, caches = backprop.forward_model(bn_net, bn_params, bn_state, x, train=True)
+    plain_caches = (caches[0]._replace(batch_norm=None), caches[1])
+    with pytest.raises(ValueError, match=r"params\[0\] holds 'gamma' and 'beta' but caches\[0\] has no batch normalisation"):
+        backprop.backward(bn_params, plain_caches, jnp.ones_like(y))
+    with pytest.raises(ValueError, match=r"caches\[0\] holds a batch normalisation but params\[0\] has no 'gamma'"):
+        backprop.backward(params, caches, jnp.ones_like(y))
+
+
+def test_trainer_backprop_run_equals_autodiff_run():
+    from fnn.train import Trainer
+
+    x = jax.random.normal(jax.random.key(100), (48, 4), jnp.float64)
+    y = (x[:, 0] > 0).astype(jnp.int32) + (x[:, 1] > 0).astype(jnp.int32)
+    model = MLP((4, 16, 3), dropout=0.2, batch_norm=True)
+    runs = {}
+    for gradient in ("autodiff", "backprop"):
+        trainer = Trainer(model, loss="cross_entropy", optimizer="momentum", epochs=3, batch_size=16, gradient=gradient)
+        hyper = {"learning_rate": 0.05, "momentum": 0.9}
+        state = trainer.init(jax.random.key(101), hyper, dtype=jnp.float64)
+        runs[gradient] = trainer.fit(state, (x, y), (x, y), hyper)
+    (auto_state, auto_history), (hand_state, hand_history) = runs["autodiff"], runs["backprop"]
+    problems = _close_problems(hand_state.params, auto_state.params, 1e-10)
+    problems += _close_problems(hand_state.model_state, auto_state.model_state, 1e-10)
+    problems += _close_problems(hand_history[:3], auto_history[:3], 1e-10)
+    assert not problems, "\n".join(problems)
+    assert not np.allclose(hand_state.model_state[0].var, 1)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fnn import activations, initializers, mlp
+from fnn import activations, batch_norm, dropout, initializers, mlp
 from fnn.mlp import MLP
 
 SIZE_LISTS = [(3, 1), (2, 4, 1), (1, 16, 2, 7, 4)]
@@ -44,7 +44,7 @@ def _affine(x, layer):
 def test_init_shapes_and_zero_biases(key, sizes):
     params = _jit_init(list(sizes))(key)
     assert isinstance(params, list) and len(params) == len(sizes) - 1
-    for layer, n_in, n_out in zip(params, sizes[:-1], sizes[1:]):
+    for layer, n_in, n_out in zip(params, sizes[:-1], sizes[1:], strict=True):
         assert set(layer) == {"W", "b"}
         assert layer["W"].shape == (n_in, n_out)
         assert layer["b"].shape == (n_out,)
@@ -65,7 +65,7 @@ def test_init_same_key_identical_different_keys_differ():
     a = mlp.init(jax.random.key(1), SIZES)
     b = mlp.init(jax.random.key(1), SIZES)
     c = mlp.init(jax.random.key(2), SIZES)
-    for la, lb, lc in zip(a, b, c):
+    for la, lb, lc in zip(a, b, c, strict=True):
         np.testing.assert_array_equal(la["W"], lb["W"])
         assert not np.array_equal(np.asarray(la["W"]), np.asarray(lc["W"]))
     # Layers get different subkeys: two layers of the same shape are not copies of each other.
@@ -396,7 +396,7 @@ def test_mlp_init_and_apply_match_functions(key, scheme):
     assert state == ()
     expected = mlp.init(key, list(SIZES), scheme=scheme, dtype=jnp.float64)
     assert jax.tree.structure(params) == jax.tree.structure(expected)
-    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(expected)):
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(expected), strict=True):
         assert a.dtype == jnp.float64
         np.testing.assert_array_equal(a, b)
     x = _x64(jax.random.key(5))
@@ -472,3 +472,210 @@ def test_weights_shape_and_dtype(key):
     w = initializers.weights(key, 7, 3, "glorot", dtype=jnp.float64)
     assert w.shape == (7, 3) and w.dtype == jnp.float64
     assert initializers.weights(key, 7, 3, "normal", std=2.0).dtype == jnp.float32
+
+
+# ----------------------------------------------------------------------------------------
+# The MLP model with dropout and batch normalisation
+# ----------------------------------------------------------------------------------------
+
+
+def test_default_fields_leave_the_model_as_it_was(key):
+    model = MLP(SIZES)
+    assert (model.dropout, model.input_dropout, model.batch_norm) == (0.0, 0.0, False)
+    assert model == MLP(SIZES, dropout=0, input_dropout=0.0, batch_norm=False)
+    assert hash(model) == hash(MLP(SIZES, dropout=0.0))
+    params, state = model.init(key, dtype=jnp.float64)
+    assert state == ()
+    assert all(set(layer) == {"W", "b"} for layer in params)
+    x = _x64(jax.random.key(5))
+    y, new_state = model.apply(params, state, x, key=jax.random.key(1), train=True)
+    assert new_state == ()
+    np.testing.assert_array_equal(y, mlp.apply(params, x))
+
+
+def test_batch_norm_init_adds_gamma_and_beta_to_hidden_layers_only(key):
+    model = MLP(SIZES, batch_norm=True)
+    params, state = model.init(key, dtype=jnp.float64)
+    plain = mlp.init(key, SIZES, dtype=jnp.float64)
+    assert [sorted(layer) for layer in params] == [["W", "b", "beta", "gamma"]] * 2 + [["W", "b"]]
+    for layer, ref, width in zip(params, plain, SIZES[1:], strict=True):
+        np.testing.assert_array_equal(layer["W"], ref["W"])  # the same weights as without batch norm
+        if "gamma" in layer:
+            np.testing.assert_array_equal(layer["gamma"], np.ones(width))
+            np.testing.assert_array_equal(layer["beta"], np.zeros(width))
+    assert isinstance(state, tuple) and len(state) == 2
+    assert all(isinstance(s, batch_norm.BatchNormState) for s in state)
+    assert [s.mean.shape for s in state] == [(5,), (4,)]
+    assert mlp.sizes_of(params) == SIZES
+    mlp.check_params(params)
+    # A dropout-only model keeps the plain parameters and the empty state.
+    params_d, state_d = MLP(SIZES, dropout=0.5).init(key, dtype=jnp.float64)
+    assert state_d == () and all(set(layer) == {"W", "b"} for layer in params_d)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"dropout": -0.1}, ValueError, r"dropout must lie in \[0, 1\), got -0.1"),
+        ({"dropout": 1.0}, ValueError, r"dropout must lie in \[0, 1\), got 1.0"),
+        ({"input_dropout": 1.5}, ValueError, r"input_dropout must lie in \[0, 1\), got 1.5"),
+        ({"dropout": "0.5"}, TypeError, "dropout must be a real number"),
+        ({"batch_norm": 1}, TypeError, "batch_norm must be a bool"),
+        ({"bn_momentum": 1.0}, ValueError, r"bn_momentum must lie in \[0, 1\)"),
+        ({"bn_momentum": -0.5}, ValueError, r"bn_momentum must lie in \[0, 1\)"),
+        ({"bn_eps": 0.0}, ValueError, "bn_eps must be positive"),
+    ],
+)
+def test_mlp_invalid_regularisation_fails_at_construction(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        MLP((2, 4, 1), **kwargs)
+
+
+def test_dropout_and_batch_norm_need_a_hidden_layer():
+    with pytest.raises(ValueError, match=r"dropout acts on hidden layers.*input_dropout"):
+        MLP((3, 2), dropout=0.5)
+    with pytest.raises(ValueError, match="batch_norm acts on hidden layers"):
+        MLP((3, 2), batch_norm=True)
+    MLP((3, 2), input_dropout=0.5)  # the input has units to drop
+
+
+def test_regularised_mlp_hashable_and_static(key):
+    a = MLP((2, 8, 1), dropout=0.2, batch_norm=True)
+    assert a == MLP([2, 8, 1], dropout=0.2, batch_norm=True) and hash(a) == hash(MLP((2, 8, 1), dropout=0.2, batch_norm=True))
+    assert a != MLP((2, 8, 1), dropout=0.3, batch_norm=True) and a != MLP((2, 8, 1), dropout=0.2)
+    traces = []
+
+    def forward(model, params, state, x):
+        traces.append(None)
+        return model.apply(params, state, x)[0]
+
+    jitted = jax.jit(forward, static_argnums=0)
+    params, state = a.init(key)
+    jitted(a, params, state, jnp.ones((3, 2)))
+    jitted(MLP((2, 8, 1), dropout=0.2, batch_norm=True), params, state, jnp.zeros((3, 2)))
+    assert len(traces) == 1
+
+
+def _reference_forward(model, params, state, x, key, train):
+    """Dropout and batch norm composed by hand from their modules: the trusted side."""
+    *hidden_acts, out_act = model.activations()
+    a = dropout.dropout(x, model.input_dropout, key=jax.random.fold_in(key, 0), train=train)
+    new_state = []
+    for i, (layer, f) in enumerate(zip(params[:-1], hidden_acts, strict=True)):
+        z = _affine(a, layer)
+        if model.batch_norm:
+            z, s = batch_norm.apply({"gamma": layer["gamma"], "beta": layer["beta"]}, state[i], z, train=train,
+                                    momentum=model.bn_momentum, eps=model.bn_eps)
+            new_state.append(s)
+        a = dropout.dropout(f(z), model.dropout, key=jax.random.fold_in(key, i + 1), train=train)
+    return out_act(_affine(a, params[-1])), tuple(new_state)
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"dropout": 0.3}, {"batch_norm": True}, {"dropout": 0.4, "input_dropout": 0.2, "batch_norm": True, "bn_momentum": 0.7}],
+    ids=["dropout", "batch_norm", "both"],
+)
+def test_regularised_apply_matches_its_modules_composed_by_hand(key, kwargs, train):
+    model = MLP(SIZES, activation=("tanh", "relu"), **kwargs)
+    params, state = model.init(jax.random.key(1), dtype=jnp.float64)
+    params = jax.tree.map(lambda p: p + 0.1, params)
+    x = _x64(jax.random.key(2))
+    y, new_state = model.apply(params, state, x, key=key, train=train)
+    ref_y, ref_state = _reference_forward(model, params, state, x, key, train)
+    np.testing.assert_allclose(y, ref_y, rtol=1e-13, atol=1e-14)
+    if model.batch_norm and train:
+        for s, r in zip(new_state, ref_state, strict=True):
+            np.testing.assert_allclose(s.mean, r.mean, rtol=1e-13)
+            np.testing.assert_allclose(s.var, r.var, rtol=1e-13)
+        assert not np.allclose(new_state[0].var, state[0].var)
+    else:
+        assert new_state is state  # evaluation, or nothing to update
+
+
+def test_dropout_in_the_model_needs_a_key_only_in_training(key):
+    model = MLP(SIZES, dropout=0.5)
+    params, state = model.init(key, dtype=jnp.float64)
+    x = _x64(jax.random.key(2))
+    with pytest.raises(ValueError, match=r"dropout needs a PRNG key in training mode"):
+        model.apply(params, state, x, train=True)
+    y1, _ = model.apply(params, state, x, key=jax.random.key(3), train=True)
+    y2, _ = model.apply(params, state, x, key=jax.random.key(3), train=True)
+    y3, _ = model.apply(params, state, x, key=jax.random.key(4), train=True)
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.allclose(y1, y3)
+    y_raw, _ = model.apply(params, state, x, key=jax.random.PRNGKey(3), train=True)  # a raw uint32[2] key
+    np.testing.assert_array_equal(y_raw, y1)
+    # Evaluation is deterministic and is the network without dropout.
+    y_eval, _ = model.apply(params, state, x)
+    np.testing.assert_array_equal(y_eval, mlp.apply(params, x))
+    with pytest.raises(TypeError, match="train must be a Python bool"):
+        model.apply(params, state, x, key=key, train=jnp.array(True))
+
+
+def test_batch_norm_model_evaluation_is_per_example(key):
+    model = MLP(SIZES, batch_norm=True)
+    params, state = model.init(key, dtype=jnp.float64)
+    x = _x64(jax.random.key(2))
+    for k in jax.random.split(jax.random.key(3), 3):  # move the running statistics
+        state = model.apply(params, state, x + jax.random.normal(k, x.shape, jnp.float64), train=True)[1]
+    y, same = model.apply(params, state, x)
+    assert same is state
+    for i in (0, 4):
+        np.testing.assert_allclose(model.apply(params, state, x[i])[0], y[i], rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(model.apply(params, state, x[i : i + 2])[0][0], y[i], rtol=1e-13, atol=1e-14)
+
+
+def test_params_and_state_must_fit_the_model(key):
+    bn = MLP(SIZES, batch_norm=True)
+    params, state = bn.init(key)
+    plain_params, _ = MLP(SIZES).init(key)
+    x = jnp.ones((2, 3))
+    with pytest.raises(ValueError, match=r"params\[0\] lacks 'gamma' and 'beta'"):
+        bn.apply(plain_params, state, x)
+    with pytest.raises(ValueError, match=r"params\[0\] holds 'gamma' and 'beta'"):
+        MLP(SIZES, dropout=0.1).apply(params, (), x)
+    with pytest.raises(ValueError, match=r"one BatchNormState per hidden layer \(2\)"):
+        bn.apply(params, (), x)
+    with pytest.raises(ValueError, match=r"layer sizes \(3, 5, 4, 2\) but the model has \(3, 5, 5, 2\)"):
+        MLP((3, 5, 5, 2), batch_norm=True).apply(params, state, x)
+    # The plain functions would ignore gamma and beta, so they refuse them.
+    with pytest.raises(ValueError, match=r"params\[0\] holds batch-normalisation parameters"):
+        mlp.apply(params, x)
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda p: [{**p[0], "gamma": p[0]["gamma"][:2]}, *p[1:]], ValueError, r"params\[0\]\['gamma'\] must have shape \(5,\)"),
+        (lambda p: [{k: v for k, v in p[0].items() if k != "beta"}, *p[1:]], TypeError, r"params\[0\].*'gamma' and 'beta'"),
+        (lambda p: [p[0], {**p[1], "beta": jnp.zeros((1, 4))}, p[2]], ValueError, r"params\[1\]\['beta'\]"),
+    ],
+)
+def test_check_params_with_batch_norm_leaves(key, make, error, match):
+    params, _ = MLP(SIZES, batch_norm=True).init(key)
+    with pytest.raises(error, match=match):
+        mlp.check_params(make(params))
+
+
+def test_trainer_trains_a_dropout_batch_norm_mlp(key):
+    from fnn.train import Trainer
+
+    x = jax.random.normal(jax.random.key(1), (48, 4), jnp.float32)
+    y = (x[:, 0] > 0).astype(jnp.int32) + (x[:, 1] > 0).astype(jnp.int32)
+    model = MLP((4, 16, 3), dropout=0.2, batch_norm=True)
+    trainer = Trainer(model, loss="cross_entropy", epochs=4, batch_size=16)
+    state = trainer.init(key, {"learning_rate": 1e-2})
+    new, history = trainer.fit(state, (x, y), (x, y), {"learning_rate": 1e-2})
+    assert np.all(np.isfinite(np.asarray(history.train_loss))) and int(history.nonfinite_epoch) == -1
+    assert float(history.train_loss[-1]) < float(history.train_loss[0])
+    moved = new.model_state[0]
+    assert moved.mean.dtype == jnp.float32
+    assert not np.allclose(moved.mean, 0) and not np.allclose(moved.var, 1)
+    # Evaluation is deterministic: no key, the running statistics, the same output twice.
+    first = trainer.evaluate(new.params, new.model_state, x, y)
+    second = trainer.evaluate(new.params, new.model_state, x, y)
+    np.testing.assert_array_equal(first, second)
+    out, after = model.apply(new.params, new.model_state, x)
+    assert after is new.model_state and np.all(np.isfinite(np.asarray(out)))
