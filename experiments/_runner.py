@@ -41,7 +41,26 @@ from experiments._api import Config, Result
 
 # The experiments, in the order they run. Add a module's name here when the module exists;
 # tests/test_runner.py checks that this tuple and the modules in experiments/ agree.
-EXPERIMENTS: tuple[str, ...] = ("xor", "rules", "digits", "optimizers", "step_decay", "linear_regression")
+EXPERIMENTS: tuple[str, ...] = (
+    "xor",
+    "rules",
+    "digits",
+    "optimizers",
+    "step_decay",
+    "linear_regression",
+    "robust_regression",
+    "regularization",
+    "kfold",
+    "bayesopt",
+    "bias_variance",
+    "residual_depth",
+    "universal_approximation",
+    "ridges_towers",
+    "constructed_vs_trained",
+    "depth_vs_width",
+    "linear_regions",
+    "divergence_fit",
+)
 
 PACKAGE = "experiments"
 
