@@ -129,7 +129,7 @@ def run(config: Config) -> Result:
     summary = (
         f"{k}-fold CV over {len(strengths)} L2 strengths ({len(strengths) * k} runs, one compiled call) chose "
         f"λ = {strengths[chosen]:g}: test error {test_err[chosen]:.2%} vs {test_err[0]:.2%} unregularised and "
-        f"{test_err[hindsight]:.2%} for the best λ in hindsight ({strengths[hindsight]:g}); "
+        f"{test_err[hindsight]:.2%} for the λ with the lowest test loss ({strengths[hindsight]:g}); "
         f"rank correlation of CV and test loss curves {rank_corr:.2f}"
     )
     return Result(metrics=metrics, summary=summary, figure=fig)
