@@ -82,6 +82,17 @@ def positive_int(value: Any, name: str) -> int:
     return as_int
 
 
+def single_key(key: Any, name: str) -> Any:
+    """``key`` if it is one PRNG key (typed ``jax.random.key``, or a raw ``uint32[2]``), else a ``ValueError``."""
+    key = key if isinstance(key, jax.Array) else jnp.asarray(key)
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    if key.shape != (() if typed else (2,)) or not (typed or key.dtype == jnp.uint32):
+        raise ValueError(
+            f"{name} must be a single PRNG key such as jax.random.key(0), got dtype {key.dtype} and shape {key.shape}"
+        )
+    return key
+
+
 def positive_float(value: Any, name: str) -> float:
     """``value`` as a Python float strictly above zero (for static settings such as eps)."""
     try:

@@ -44,13 +44,7 @@ def check_key(key: Any, name: str = "key") -> PRNGKey:
     """
     if key is None:
         raise ValueError(_NO_KEY)
-    key = key if isinstance(key, jax.Array) else jnp.asarray(key)
-    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-    if key.shape != (() if typed else (2,)) or not (typed or key.dtype == jnp.uint32):
-        raise ValueError(
-            f"{name} must be a single PRNG key such as jax.random.key(0), got dtype {key.dtype} and shape {key.shape}"
-        )
-    return key
+    return _checks.single_key(key, name)
 
 
 def check_train(train: Any) -> bool:

@@ -130,17 +130,6 @@ def raise_if_nonfinite(history: History) -> None:
         )
 
 
-def _single_key(key: Any, name: str) -> PRNGKey:
-    """``key`` if it is one PRNG key (typed, or a raw ``uint32[2]``), else a clear error."""
-    key = key if isinstance(key, jax.Array) else jnp.asarray(key)
-    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-    if key.shape != (() if typed else (2,)) or not (typed or key.dtype == jnp.uint32):
-        raise ValueError(
-            f"{name} must be a single PRNG key such as jax.random.key(0), got dtype {key.dtype} and shape {key.shape}"
-        )
-    return key
-
-
 def _examples(data: Data, name: str) -> tuple[Array, Array, Array | None]:
     """``(x, y, weights or None)`` as arrays sharing one first axis with at least one example,
     else a clear error."""
@@ -445,7 +434,7 @@ class Trainer:
         elif self.early_stopping is not None:
             raise ValueError("early stopping watches the validation metric: pass validation data to fit")
         if shuffle_key is not None:
-            shuffle_key = _single_key(shuffle_key, "shuffle_key")
+            shuffle_key = _checks.single_key(shuffle_key, "shuffle_key")
         self._check_opt_state(state, hyperparams)
         state, history = _fit(self, state, train, validation, hyperparams, shuffle_key)
         if _checks.is_concrete(history.nonfinite_epoch) and np.ndim(history.nonfinite_epoch) == 0:

@@ -580,6 +580,7 @@ def test_regularised_hand_gradient_equals_autodiff(config, hidden):
         assert _close_problems(other, grads, 1e-6)
 
 
+@pytest.mark.slow
 def test_regularised_hand_gradient_for_more_losses():
     # mse, cross_entropy and binary_cross_entropy are in the matrix above.
     failures = []

@@ -196,6 +196,7 @@ def test_accuracy_needs_a_classification_loss():
         _trainer(early_stopping=3)
 
 
+@pytest.mark.slow
 def test_accuracy_monitor_without_restoring(key):
     x, y = fnn.data.blobs(key, 40, centers=3, std=2.0, dtype=jnp.float64)
     x_val, y_val = fnn.data.blobs(key, 60, centers=3, std=2.0, dtype=jnp.float64)

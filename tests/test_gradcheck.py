@@ -63,6 +63,7 @@ def _leaf(report, path):
 # ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_names_every_leaf_with_its_shape():
     f, params, hand = _problem(jax.random.key(0))
     report = gradcheck.check_gradients(f, params, hand)
@@ -173,6 +174,7 @@ def test_wrong_tree_or_shape_raises():
 # ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_max_entries_checks_exactly_that_many_per_large_leaf():
     f, params, hand = _problem(jax.random.key(7), sizes=(20, 30, 2))  # W0 has 600 entries
     report = gradcheck.check_gradients(f, params, hand, max_entries=50, key=jax.random.key(8))
@@ -239,6 +241,7 @@ def test_finite_differences_of_a_quadratic_form_over_a_tree():
     np.testing.assert_allclose(fd["c"][1], jnp.sum(c**2), **tol)
 
 
+@pytest.mark.slow
 def test_float32_gives_an_honest_larger_error():
     f32, params32, hand32 = _problem(jax.random.key(11), dtype=jnp.float32)
     report32 = gradcheck.check_gradients(f32, params32, hand32)

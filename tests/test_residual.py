@@ -339,6 +339,7 @@ def test_backprop_equals_autodiff_float64(key, depth, block_layers, activation, 
     _close(grads2, grads, rtol=0)
 
 
+@pytest.mark.slow
 def test_backprop_equals_autodiff_float32_deep(key):
     # 8 blocks in float32: rounding differs between the two orders of summation; 1e-4 relative
     # to the largest gradient entry is an honest bound (measured ~1e-6).
@@ -425,6 +426,7 @@ def test_trainer_backprop_equals_autodiff_and_learns(key):
     assert float(h_hand.val_accuracy[-1]) >= 0.9
 
 
+@pytest.mark.slow
 def test_first_layer_gradient_stays_of_order_one_with_depth(key):
     # Measured at width 32 on 64 Gaussian inputs, median over 3 seeds of |dL/dW_in|: with the
     # default scale 1/sqrt(depth), depth 32 / depth 2 is 0.8-1.2; with scale 1 the forward
