@@ -212,3 +212,16 @@ def test_accuracy_monitor_without_restoring(key):
     plain = dataclasses.replace(trainer, early_stopping=None, epochs=stop + 1)
     reference, _ = plain.fit(plain.init(key, hp, dtype=jnp.float64), (x, y), None, hp)
     _same(state.params, reference.params)
+
+
+def test_batch_norm_statistics_of_the_best_epoch_are_restored():
+    """With batch norm the model state is restored with the parameters: both from epoch `best`."""
+    trainer = _trainer(model=fnn.MLP((1, 16, 1), activation="tanh", batch_norm=True), batch_size=5)
+    data, validation = _problem(2)
+    state, history = trainer.fit(_start(trainer), data, validation, HP)
+    best = int(history.best_epoch)
+    assert best >= 0
+    plain = dataclasses.replace(trainer, early_stopping=None, epochs=best + 1)
+    reference, _ = plain.fit(_start(plain), data, validation, HP)
+    _same(state.params, reference.params)
+    _same(state.model_state, reference.model_state)

@@ -144,3 +144,22 @@ def test_bad_shapes_and_dtypes_raise():
         ensemble.regress(jnp.zeros((2, 4)))
     with pytest.raises(TypeError, match="member_outputs must be a floating-point array"):
         ensemble.regress(jnp.zeros((2, 4, 1), jnp.int32))
+
+
+def test_batch_norm_ensemble_keeps_per_member_statistics(key):
+    """Members trained in one call keep their own running statistics, and evaluation uses them."""
+    x, y = fnn.data.blobs(key, 48, centers=3, dtype=jnp.float64)
+    model = fnn.MLP((2, 8, 3), batch_norm=True, dropout=0.1)
+    trainer = train.Trainer(model, "cross_entropy", "adam", epochs=3, batch_size=16)
+    hp = {"learning_rate": 0.01}
+    states, _ = ensemble.fit(trainer, key, 3, (x, y), None, hp, dtype=jnp.float64)
+    means = states.model_state[0].mean  # [members, 8]
+    assert means.shape == (3, 8)
+    assert not np.allclose(means[0], means[1]) and not np.allclose(means[1], means[2])
+    member = jax.tree.map(lambda leaf: leaf[1], states)
+    alone, _ = trainer.fit(trainer.init(ensemble.member_keys(key, 3)[1], hp, dtype=jnp.float64), (x, y), None, hp)
+    for a, b in zip(jax.tree.leaves(member.model_state), jax.tree.leaves(alone.model_state), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    out = ensemble.outputs(model, states.params, states.model_state, x[:5])
+    single = model.apply(member.params, member.model_state, x[:5])[0]
+    np.testing.assert_allclose(out[1], single, rtol=1e-12, atol=1e-12)
