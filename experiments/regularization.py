@@ -18,8 +18,10 @@ validation accuracy is kept (the test set is never looked at to choose):
 * an ensemble of 5 unregularised members, averaging their probabilities.
 
 Measured: the test error of each method, mean and standard deviation over seeds, its final
-training error, the chosen strength, and (for early stopping) the epochs at which the members
-stopped.
+training error, the chosen strength, (for early stopping) the epochs at which the members
+stopped, and (for the ensemble) its disagreement as an uncertainty signal: the test error on
+the tenth of the test digits with the highest mutual information between the members against
+the error on the rest.
 
 References: Goodfellow, Bengio, Courville, *Deep Learning*, ch. 7; Srivastava et al. 2014
 (dropout); Ioffe & Szegedy 2015 (batch norm); Zhang et al. 2018 (mixup); Prechelt 1998 (early
@@ -51,6 +53,7 @@ GRIDS = {
     "weight_decay": (1e-2, 1e-1, 1.0),
     "mixup_alpha": (0.1, 0.4, 1.0),
 }
+LABELS = {"mixup_alpha": "mixup"}
 DROPOUT_RATES = (0.2, 0.5)
 PATIENCE = 20
 MEMBERS = 5
@@ -111,7 +114,7 @@ def run(config: Config) -> Result:
     for name, values in GRIDS.items():
         errors = sweep(plain, {"learning_rate": [LEARNING_RATE] * len(values), name: list(values)})
         best = _select(errors)
-        record(name, errors[best], chosen=values[best], grid=list(values),
+        record(LABELS.get(name, name), errors[best], chosen=values[best], grid=list(values),
                grid_val_error=errors[:, :, 1].mean(axis=1).tolist())
 
     dropout = [sweep(_trainer(epochs, dropout=rate), {"learning_rate": [LEARNING_RATE]})[0] for rate in DROPOUT_RATES]
@@ -128,15 +131,23 @@ def run(config: Config) -> Result:
     record("early_stopping", np.asarray(stop_errors), chosen=PATIENCE,
            stop_epochs=np.asarray(stop_epochs).tolist())
 
-    ens_errors = []
+    ens_errors, uncertain, confident = [], [], []
     for s in range(seeds):
         states, _ = ensemble.fit(plain, jax.random.fold_in(keys[s], 7), MEMBERS, train_set, None, base)
         row = []
         for x, y in (train_set, val_set, test_set):
             pred = ensemble.classify(ensemble.outputs(plain.model, states.params, states.model_state, x))
-            row.append(float(jnp.mean(jnp.argmax(pred.mean, axis=-1) != y)))
+            wrong = np.asarray(jnp.argmax(pred.mean, axis=-1) != y)
+            row.append(float(wrong.mean()))
         ens_errors.append(row)
-    record("ensemble", np.asarray(ens_errors), chosen=MEMBERS)
+        # Disagreement as an uncertainty signal: the error among the test digits the members
+        # disagree on most (mutual information, top decile) against the rest.
+        top = np.asarray(pred.disagreement) >= np.quantile(np.asarray(pred.disagreement), 0.9)
+        uncertain.append(float(wrong[top].mean()))
+        confident.append(float(wrong[~top].mean()))
+    record("ensemble", np.asarray(ens_errors), chosen=MEMBERS,
+           test_error_most_disagreement_decile=float(np.mean(uncertain)),
+           test_error_other_nine_deciles=float(np.mean(confident)))
 
     names = list(results)
     fig = Figure(figsize=(9, 4))
@@ -154,6 +165,9 @@ def run(config: Config) -> Result:
              f"  (train {results[n]['train_error_mean']:.2%}"
              + (f", chosen {results[n]['chosen']}" if results[n]["chosen"] is not None else "") + ")"
              for n in names]
+    ens = results["ensemble"]
+    lines.append(f"ensemble disagreement as uncertainty: test error {ens['test_error_most_disagreement_decile']:.1%} on the "
+                 f"10% of digits with the highest mutual information, {ens['test_error_other_nine_deciles']:.2%} on the rest")
     metrics = {"epochs": epochs, "seeds": seeds, "train_size": len(train_set[0]), "test_size": len(test_set[0]),
                "methods": results}
     return Result(metrics=metrics, summary="\n".join(lines), figure=fig)
