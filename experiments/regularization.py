@@ -65,15 +65,16 @@ def _trainer(epochs: int, **model_kwargs) -> train.Trainer:
 
 @functools.partial(jax.jit, static_argnums=0)
 def _grid(trainer: train.Trainer, keys, hyperparams, train_set, val_set, test_set):
-    """Train every (hyperparameter value, seed) pair; return train/val/test errors ``[G, S]``."""
+    """Train every (hyperparameter value, seed) pair; return the train/val/test errors ``[G, S, 3]``
+    and the epochs at which early stopping stopped ``[G, S]`` (-1: it did not, or is off)."""
 
     def one(hp, key):
-        state, _ = trainer.fit(trainer.init(key, hp), train_set, val_set, hp)
+        state, history = trainer.fit(trainer.init(key, hp), train_set, val_set, hp)
         errors = [1 - trainer.evaluate(state.params, state.model_state, *s)[1] for s in (train_set, val_set, test_set)]
-        return jnp.stack(errors)
+        return jnp.stack(errors), history.stop_epoch
 
     per_seed = jax.vmap(one, in_axes=(None, 0))
-    return jax.vmap(per_seed, in_axes=(0, None))(hyperparams, keys)  # [G, S, 3]
+    return jax.vmap(per_seed, in_axes=(0, None))(hyperparams, keys)
 
 
 def _select(errors: np.ndarray) -> int:
@@ -103,9 +104,10 @@ def run(config: Config) -> Result:
             **extra,
         }
 
-    def sweep(trainer, grid_hp):
+    def sweep(trainer, grid_hp, *, stop_epochs=False):
         grid = {k: jnp.asarray(v) for k, v in grid_hp.items()}
-        return np.asarray(_grid(trainer, keys, grid, train_set, val_set, test_set))
+        errors, stops = _grid(trainer, keys, grid, train_set, val_set, test_set)
+        return (np.asarray(errors), np.asarray(stops)) if stop_epochs else np.asarray(errors)
 
     plain = _trainer(epochs)
     none = sweep(plain, {"learning_rate": [LEARNING_RATE]})
@@ -127,9 +129,8 @@ def run(config: Config) -> Result:
 
     stopping = train.Trainer(MLP(SIZES), "cross_entropy", "adam", epochs=epochs, batch_size=BATCH_SIZE,
                              early_stopping=EarlyStopping(patience=PATIENCE))
-    stop_errors, stop_epochs = _early_stopping(stopping, keys, base, train_set, val_set, test_set)
-    record("early_stopping", np.asarray(stop_errors), chosen=PATIENCE,
-           stop_epochs=np.asarray(stop_epochs).tolist())
+    stop_errors, stop_epochs = sweep(stopping, {"learning_rate": [LEARNING_RATE]}, stop_epochs=True)
+    record("early_stopping", stop_errors[0], chosen=PATIENCE, stop_epochs=stop_epochs[0].tolist())
 
     ens_errors, uncertain, confident = [], [], []
     for s in range(seeds):
@@ -171,13 +172,3 @@ def run(config: Config) -> Result:
     metrics = {"epochs": epochs, "seeds": seeds, "train_size": len(train_set[0]), "test_size": len(test_set[0]),
                "methods": results}
     return Result(metrics=metrics, summary="\n".join(lines), figure=fig)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _early_stopping(trainer, keys, hp, train_set, val_set, test_set):
-    def one(key):
-        state, history = trainer.fit(trainer.init(key, hp), train_set, val_set, hp)
-        errors = [1 - trainer.evaluate(state.params, state.model_state, *s)[1] for s in (train_set, val_set, test_set)]
-        return jnp.stack(errors), history.stop_epoch
-
-    return jax.vmap(one)(keys)

@@ -568,9 +568,7 @@ def _loop_args(objective, box, key, rounds, batch_size, initial) -> tuple[Box, i
     if not callable(objective):
         raise TypeError(f"objective must be callable (a dict of [q] arrays -> [q] values), got {type(objective).__name__}")
     box = _box(box)
-    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
-    if not (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()):
-        raise ValueError(f"key must be a single PRNG key such as jax.random.key(0), got dtype {key.dtype} shape {key.shape}")
+    key = _checks.single_key(key, "key")
     try:
         rounds = operator.index(rounds)
     except TypeError:

@@ -63,6 +63,7 @@ import numpy as np
 
 from fnn import _checks
 from fnn import linear as _linear
+from fnn import train as _train
 from fnn._types import Array, ArrayLike, Params, PRNGKey
 
 __all__ = [
@@ -275,14 +276,6 @@ def _key_array(keys: Any, name: str) -> Array:
     return keys
 
 
-def _single_key(key: Any, name: str) -> PRNGKey:
-    key = key if isinstance(key, jax.Array) else jnp.asarray(key)
-    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-    if key.shape != (() if typed else (2,)) or not (typed or key.dtype == jnp.uint32):
-        raise ValueError(f"{name} must be a single PRNG key such as jax.random.key(0), got dtype {key.dtype} and shape {key.shape}")
-    return key
-
-
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def _draw(key: PRNGKey, generator: Generator, m: int) -> tuple[Array, Array]:
     x, y = jax.vmap(generator)(jax.random.split(key, m))
@@ -311,7 +304,7 @@ def draw_training_sets(key: PRNGKey, generator: Generator, m: int) -> tuple[Arra
     >>> x.shape, y.shape, bool(jnp.any(x[0] != x[1]))
     ((4, 10, 1), (4, 10, 1), True)
     """
-    key = _single_key(key, "key")
+    key = _checks.single_key(key, "key")
     m = _checks.positive_int(m, "m")
     if not callable(generator):
         raise TypeError(f"generator must be a function key -> (x, y), got {type(generator).__name__}")
@@ -357,7 +350,7 @@ def bootstrap(key: PRNGKey, x: ArrayLike, y: ArrayLike, m: int) -> tuple[Array, 
     >>> xb.shape, yb.shape, bool(jnp.all(xb[..., 0] == yb))
     ((3, 5, 1), (3, 5), True)
     """
-    key = _single_key(key, "key")
+    key = _checks.single_key(key, "key")
     m = _checks.positive_int(m, "m")
     x, y = jnp.asarray(x), jnp.asarray(y)
     _checks.nonempty_batch(x, "x")
@@ -420,17 +413,6 @@ def _test_inputs(x_test: Any, x: Array) -> Array:
     return x_test
 
 
-def _raise_if_nonfinite(history: Any) -> None:
-    bad = np.asarray(history.nonfinite_epoch)
-    if np.any(bad >= 0):
-        members = np.flatnonzero(bad >= 0)
-        first = int(members[0])
-        raise FloatingPointError(
-            f"a non-finite loss or gradient appeared in {members.size} of {bad.size} runs (first: member {first}, "
-            f"epoch {int(bad[first])}, step {int(np.asarray(history.nonfinite_step)[first])}); training stopped there"
-        )
-
-
 def fit_ensemble(
     trainer: Any,
     keys: ArrayLike,
@@ -479,7 +461,7 @@ def fit_ensemble(
     hyperparams = {} if hyperparams is None else dict(hyperparams)
     ensemble = _fit_ensemble(trainer, keys, x, y, x_test, hyperparams)
     if _checks.is_concrete(ensemble.history.nonfinite_epoch):
-        _raise_if_nonfinite(ensemble.history)
+        _train.raise_if_nonfinite(ensemble.history)
     return ensemble
 
 
@@ -517,7 +499,7 @@ def fit_ensemble_on_draws(
     >>> ens.predictions.shape
     (3, 6, 1)
     """
-    key = _single_key(key, "key")
+    key = _checks.single_key(key, "key")
     m = _checks.positive_int(m, "m")
     k_data, k_init = jax.random.split(key)
     x, y = draw_training_sets(k_data, generator, m)
@@ -647,7 +629,7 @@ def fit_polynomial_on_draws(
     >>> p.shape, bool(jnp.all(jnp.abs(p) < 0.05))
     ((4, 1, 1), True)
     """
-    key = _single_key(key, "key")
+    key = _checks.single_key(key, "key")
     m = _checks.positive_int(m, "m")
     k_data, _ = jax.random.split(key)
     x, y = draw_training_sets(k_data, generator, m)

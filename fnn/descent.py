@@ -75,8 +75,11 @@ def _descend(
     params: Params,
     optimizer: optax.GradientTransformation,
     steps: int,
-) -> tuple[Params, Array]:
-    """The compiled loop shared by :func:`gradient_descent` and :func:`minimize`."""
+    *,
+    record: bool = False,
+) -> tuple[Params, Array] | tuple[Params, Array, Params]:
+    """The compiled loop shared by :func:`gradient_descent` and :func:`minimize`; with
+    ``record``, also the parameters before every update (each leaf ``[steps, ...]``)."""
 
     def step(carry, _: None):
         params, opt_state, stopped = carry
@@ -88,10 +91,11 @@ def _descend(
         # apply_updates casts back to each leaf's dtype: a float64 rate (a sweep under x64) must
         # not promote float32 params, which lax.scan would reject as a change of the carry's type.
         new_params = optax.apply_updates(params, updates)
-        return (_checks.hold(stopped, new_params, params), _checks.hold(stopped, new_state, opt_state), stopped), loss
+        carry = (_checks.hold(stopped, new_params, params), _checks.hold(stopped, new_state, opt_state), stopped)
+        return carry, ((loss, params) if record else loss)
 
-    (params, _, _), losses = jax.lax.scan(step, (params, optimizer.init(params), jnp.asarray(False)), None, length=steps)
-    return params, losses
+    (params, _, _), out = jax.lax.scan(step, (params, optimizer.init(params), jnp.asarray(False)), None, length=steps)
+    return (params, *out) if record else (params, out)
 
 
 def minimize(

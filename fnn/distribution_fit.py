@@ -96,6 +96,7 @@ import numpy as np
 import optax
 
 from fnn import _checks
+from fnn import descent as _descent
 from fnn import optimizers as _optimizers
 from fnn._types import Array, ArrayLike, Params, PRNGKey
 
@@ -748,22 +749,9 @@ def _fit(target: tuple[Array, Array, Array], params: Params, learning_rate: Any,
     else:
         opt = optimizer
     value_and_grad = jax.value_and_grad(objective)
-
-    # The loop of fnn.descent.minimize (same stop at the first non-finite loss or gradient),
-    # recording the parameters as well as the loss.
-    def step(carry, _: None):
-        params, opt_state, stopped = carry
-        loss, grads = value_and_grad(params)
-        loss = jnp.where(_checks.all_finite(grads), loss, jnp.nan)
-        stopped = stopped | ~jnp.isfinite(loss)
-        updates, new_state = opt.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-        carry = (_checks.hold(stopped, new_params, params), _checks.hold(stopped, new_state, opt_state), stopped)
-        return carry, (params["mean"], _std(params["log_std"]), loss)
-
-    init = (params, opt.init(params), jnp.asarray(False))
-    (params, _, _), (means, stds, losses) = jax.lax.scan(step, init, None, length=steps)
-    trajectory = {"mean": means, "std": stds, "divergence": losses}
+    # The loop of fnn.descent.minimize, recording the parameters as well as the loss.
+    params, losses, path = _descent._descend(value_and_grad, params, opt, steps, record=True)
+    trajectory = {"mean": path["mean"], "std": _std(path["log_std"]), "divergence": losses}
     final, grads = value_and_grad(params)
     grad_norm = jnp.sqrt(jnp.square(grads["mean"]) + jnp.square(grads["log_std"]))
     return Fit(params["mean"], _std(params["log_std"]), final, grad_norm, params, trajectory)

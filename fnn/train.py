@@ -113,7 +113,8 @@ def raise_if_nonfinite(history: History) -> None:
     """Raise ``FloatingPointError`` naming the epoch and step of the first non-finite value.
 
     Args:
-      history: a concrete :class:`History` (for a vmapped run, index one member first).
+      history: a concrete :class:`History`, of one run or of a vmapped batch of runs (then the
+        message counts the runs that met one and names the first).
 
     >>> h = History(*(jnp.zeros(2),) * 3, jnp.array(1), jnp.array(4))
     >>> raise_if_nonfinite(h)
@@ -123,7 +124,15 @@ def raise_if_nonfinite(history: History) -> None:
     """
     epoch, step = np.asarray(history.nonfinite_epoch), np.asarray(history.nonfinite_step)
     if epoch.ndim:
-        raise ValueError(f"history is batched (shape {epoch.shape}); index one member first")
+        bad = np.argwhere(epoch >= 0)
+        if bad.size:
+            first = tuple(int(i) for i in bad[0])
+            member = first[0] if len(first) == 1 else first
+            raise FloatingPointError(
+                f"a non-finite loss or gradient appeared in {len(bad)} of {epoch.size} runs (first: member {member}, "
+                f"epoch {int(epoch[first])}, step {int(step[first])}); training stopped there"
+            )
+        return
     if epoch >= 0:
         raise FloatingPointError(
             f"a non-finite loss or gradient appeared at epoch {int(epoch)}, step {int(step)}; training stopped there"
@@ -435,8 +444,12 @@ class Trainer:
             raise ValueError("early stopping watches the validation metric: pass validation data to fit")
         if shuffle_key is not None:
             shuffle_key = _checks.single_key(shuffle_key, "shuffle_key")
-        self._check_opt_state(state, hyperparams)
-        state, history = _fit(self, state, train, validation, hyperparams, shuffle_key)
+        try:
+            state, history = _fit(self, state, train, validation, hyperparams, shuffle_key)
+        except Exception:
+            # Checked only on failure: the check traces the optimizer, which would cost each call.
+            self._check_opt_state(state, hyperparams)
+            raise
         if _checks.is_concrete(history.nonfinite_epoch) and np.ndim(history.nonfinite_epoch) == 0:
             raise_if_nonfinite(history)
         return state, history

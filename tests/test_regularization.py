@@ -229,3 +229,12 @@ def test_bad_penalize_raises():
     with pytest.raises(ValueError, match="penalize must be one of"):
         _trainer(penalize="biases")
     assert dataclasses.replace(_trainer(), penalize="all").penalize == "all"
+
+
+def test_state_initialised_for_other_hyperparameter_keys_is_a_clear_error():
+    trainer = train.Trainer(fnn.MLP((2, 4, 1), activation="tanh"), "binary_cross_entropy", "sgd", epochs=2)
+    x, y = fnn.perceptron.truth_table("xor")
+    data = (x, y[:, None])
+    state = trainer.init(jax.random.key(0), {"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="opt_state does not fit these hyperparameters"):
+        trainer.fit(state, data, data, {"learning_rate": 0.1, "weight_decay": 0.1})

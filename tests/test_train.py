@@ -309,3 +309,10 @@ def test_shared_shuffle_key_under_vmap_equals_sequential_fits(key):
     for bad in (jnp.zeros(3), jax.random.split(order_key, 2)):
         with pytest.raises(ValueError, match="shuffle_key must be a single PRNG key"):
             trainer.fit(trainer.init(keys[0], hp), (x, y), None, hp, shuffle_key=bad)
+
+
+def test_raise_if_nonfinite_names_the_first_bad_member_of_a_batch():
+    history = train.History(*(jnp.zeros((2, 3, 4)),) * 3, jnp.array([[-1, -1, 2], [1, -1, -1]]), jnp.array([[-1, -1, 5], [0, -1, -1]]))
+    with pytest.raises(FloatingPointError, match=r"in 2 of 6 runs \(first: member \(0, 2\), epoch 2, step 5\)"):
+        train.raise_if_nonfinite(history)
+    train.raise_if_nonfinite(history._replace(nonfinite_epoch=jnp.full((2, 3), -1)))
