@@ -41,6 +41,11 @@ def check_key(key: Any, name: str = "key") -> PRNGKey:
 
     Raises:
       ValueError: ``key`` is ``None`` (dropout in training needs one), or not a single key.
+
+    >>> check_key(None)
+    Traceback (most recent call last):
+    ...
+    ValueError: dropout needs a PRNG key in training mode; pass key=... or train=False
     """
     if key is None:
         raise ValueError(_NO_KEY)
@@ -48,7 +53,15 @@ def check_key(key: Any, name: str = "key") -> PRNGKey:
 
 
 def check_train(train: Any) -> bool:
-    """``train`` as a Python bool; it picks a code path, so it cannot be a traced array."""
+    """``train`` as a Python bool; it picks a code path, so it cannot be a traced array.
+
+    >>> check_train(True)
+    True
+    >>> check_train(jnp.array(True))
+    Traceback (most recent call last):
+    ...
+    TypeError: train must be a Python bool (it selects the training or evaluation path), got Array(True, dtype=bool)
+    """
     if not isinstance(train, bool):
         raise TypeError(f"train must be a Python bool (it selects the training or evaluation path), got {train!r:.60}")
     return train

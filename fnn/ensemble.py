@@ -40,7 +40,15 @@ __all__ = ["member_keys", "fit", "outputs", "Prediction", "classify", "regress"]
 
 
 def member_keys(key: PRNGKey, members: int) -> Array:
-    """``members`` independent keys, one per member: ``fold_in(key, m)``."""
+    """``members`` independent keys, one per member: ``fold_in(key, m)``.
+
+    >>> member_keys(jax.random.key(0), 3).shape
+    (3,)
+    >>> member_keys(jax.random.key(0), 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: members must be a positive integer, got 0
+    """
     members = _checks.positive_int(members, "members")
     return jax.vmap(lambda m: jax.random.fold_in(key, m))(jnp.arange(members))
 
