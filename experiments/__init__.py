@@ -7,5 +7,5 @@ Run them from the repository root::
     python -m experiments xor --rerun     # one experiment, even if already complete
 
 Results go to ``results/<quick|full>/<name>/{result.json, figure.png}``. How to write an
-experiment is described in :mod:`experiments._api`; the runner is :mod:`experiments._runner`.
+experiment is described in :mod:`experiments.api`; the runner is :mod:`experiments.runner`.
 """

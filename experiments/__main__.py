@@ -1,10 +1,10 @@
-"""``python -m experiments``: see :func:`experiments._runner.main`."""
+"""``python -m experiments``: see :func:`experiments.runner.main`."""
 
 import os
 
 # Render off-screen even for experiments that use pyplot; set before matplotlib is imported.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from experiments._runner import main  # noqa: E402
+from experiments.runner import main  # noqa: E402
 
 raise SystemExit(main())

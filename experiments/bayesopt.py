@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import MLP, bayesopt, data, train
 
 CLAIM = "At the same budget and in the same batched rounds, GP-EI Bayesian optimisation reaches far lower regret than random search on Branin and Hartmann-3, while tuning AdamW's learning rate and weight decay for a digits MLP, where a broad band of settings is near-optimal, it does no better than random search."
@@ -119,8 +119,13 @@ def run(config: Config) -> Result:
     # Not stratified, so the split compiles as one function (stratifying needs eager, op-by-op work).
     split = jax.jit(data.train_val_test_split, static_argnums=2)
     splits = split(jax.random.fold_in(key, 10), data.load_digits(), FRACTIONS)
-    trainer = train.Trainer(MLP((64, hidden, 10), activation="relu"), "cross_entropy", optimizer="adamw",
-                            epochs=epochs, batch_size=BATCH_SIZE)
+    trainer = train.Trainer(
+        MLP((64, hidden, 10), activation="relu"),
+        "cross_entropy",
+        optimizer="adamw",
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+    )
     tuning = {"bo": [], "random": []}
     for s in range(tune_seeds):
         k = jax.random.fold_in(jax.random.fold_in(key, 11), s)
@@ -133,17 +138,28 @@ def run(config: Config) -> Result:
                 trace = bayesopt.random_search(objective, HYPERPARAMETERS, k, rounds=tune_rounds, batch_size=q)
             values = np.asarray(trace.values)
             chosen = int(np.argmin(np.where(np.isfinite(values), values, np.inf)))
-            tuning[method].append({
-                "best": np.asarray(trace.best), "values": values, "test_error": test_errors[chosen],
-                "learning_rate": float(trace.best_point["learning_rate"]),
-                "weight_decay": float(trace.best_point["weight_decay"]),
-                "points": {n: np.asarray(v) for n, v in trace.points.items()},
-                "diverged": int(np.sum(~np.isfinite(values))),
-            })
+            tuning[method].append(
+                {
+                    "best": np.asarray(trace.best),
+                    "values": values,
+                    "test_error": test_errors[chosen],
+                    "learning_rate": float(trace.best_point["learning_rate"]),
+                    "weight_decay": float(trace.best_point["weight_decay"]),
+                    "points": {n: np.asarray(v) for n, v in trace.points.items()},
+                    "diverged": int(np.sum(~np.isfinite(values))),
+                }
+            )
 
-    metrics = {"batch_size": q, "function_rounds": fn_rounds, "function_seeds": fn_seeds,
-               "tuning_rounds": tune_rounds, "tuning_seeds": tune_seeds, "epochs": epochs,
-               "sizes": [64, hidden, 10], "split_sizes": [int(s.x.shape[0]) for s in splits]}
+    metrics = {
+        "batch_size": q,
+        "function_rounds": fn_rounds,
+        "function_seeds": fn_seeds,
+        "tuning_rounds": tune_rounds,
+        "tuning_seeds": tune_seeds,
+        "epochs": epochs,
+        "sizes": [64, hidden, 10],
+        "split_sizes": [int(s.x.shape[0]) for s in splits],
+    }
     lines = []
     for name, r in regret.items():
         n = r["bo"].shape[1]
@@ -158,7 +174,8 @@ def run(config: Config) -> Result:
             f"{name}: best regret after {n} evaluations ({q} initial + {fn_rounds} rounds of {q}), mean over "
             f"{fn_seeds} seeds: BO {r['bo'][:, -1].mean():.4g} (median {np.median(r['bo'][:, -1]):.3g}) vs random "
             f"search {r['random'][:, -1].mean():.4g} (median {np.median(r['random'][:, -1]):.3g}); BO lower on "
-            f"{wins}/{fn_seeds} seeds")
+            f"{wins}/{fn_seeds} seeds"
+        )
     for m in ("bo", "random"):
         runs = tuning[m]
         best = np.stack([t["best"] for t in runs])
@@ -167,25 +184,34 @@ def run(config: Config) -> Result:
         metrics[f"tuning_{m}_final_val_error_mean"] = float(best[:, -1].mean())
         metrics[f"tuning_{m}_test_error"] = [t["test_error"] for t in runs]
         metrics[f"tuning_{m}_test_error_mean"] = float(np.mean([t["test_error"] for t in runs]))
-        metrics[f"tuning_{m}_chosen"] = [{"learning_rate": t["learning_rate"], "weight_decay": t["weight_decay"]} for t in runs]
+        metrics[f"tuning_{m}_chosen"] = [
+            {"learning_rate": t["learning_rate"], "weight_decay": t["weight_decay"]} for t in runs
+        ]
         metrics[f"tuning_{m}_diverged_runs"] = [t["diverged"] for t in runs]
     n_eval = len(tuning["bo"][0]["best"])
     n_val = int(splits[1].x.shape[0])
     # Errors are multiples of 1 / n_val: round off float32 noise (and a -0).
-    gap = float(np.round(metrics["tuning_bo_final_val_error_mean"] - metrics["tuning_random_final_val_error_mean"], 6)) + 0.0
+    gap = (
+        float(np.round(metrics["tuning_bo_final_val_error_mean"] - metrics["tuning_random_final_val_error_mean"], 6))
+        + 0.0
+    )
     metrics["tuning_val_error_gap_bo_minus_random"] = gap
     lines.append(
         f"digits, MLP 64-{hidden}-10 ReLU, AdamW {epochs} epochs, batch {BATCH_SIZE}; learning rate in [1e-4, 1] and "
         f"weight decay in [1e-6, 0.1] (log scales), {n_eval} evaluations in {tune_rounds + 1} vmapped calls, "
-        f"{tune_seeds} seed(s); one validation example is {1 / n_val:.2%}:")
+        f"{tune_seeds} seed(s); one validation example is {1 / n_val:.2%}:"
+    )
     for m, label in (("bo", "BO"), ("random", "random search")):
         t = tuning[m]
         lines.append(
             f"  {label}: best validation error {metrics[f'tuning_{m}_final_val_error_mean']:.2%} (mean), test error of the "
             f"chosen setting {metrics[f'tuning_{m}_test_error_mean']:.2%}; chosen "
             + ", ".join(f"(lr {c['learning_rate']:.2g}, wd {c['weight_decay']:.2g})" for c in t)
-            + f"; diverged runs {sum(c['diverged'] for c in t)}")
-    lines.append(f"  BO minus random search, best validation error: {gap:+.2%} ({gap * n_val:+.1f} validation examples)")
+            + f"; diverged runs {sum(c['diverged'] for c in t)}"
+        )
+    lines.append(
+        f"  BO minus random search, best validation error: {gap:+.2%} ({gap * n_val:+.1f} validation examples)"
+    )
     return Result(metrics=metrics, summary="\n".join(lines), figure=_figure(regret, tuning, q))
 
 
@@ -204,8 +230,11 @@ def _figure(regret, tuning, q):
             ax.semilogy(n, np.maximum(np.median(r[m], axis=0), 1e-8), color=colours[m], ls="--", label="median")
             lo, hi = np.percentile(r[m], [25, 75], axis=0)
             ax.fill_between(n, np.maximum(lo, 1e-8), np.maximum(hi, 1e-8), color=colours[m], alpha=0.2)
-        ax.set(title=f"{name}: best regret\n(band: quartiles over {r['bo'].shape[0]} seeds)", xlabel="evaluations",
-               ylabel="f(best) - f*")
+        ax.set(
+            title=f"{name}: best regret\n(band: quartiles over {r['bo'].shape[0]} seeds)",
+            xlabel="evaluations",
+            ylabel="f(best) - f*",
+        )
         ax.legend(fontsize="x-small")
     ax = axes[len(regret)]
     for m in ("bo", "random"):
@@ -215,18 +244,35 @@ def _figure(regret, tuning, q):
         for row in best:
             ax.plot(n, row, color=colours[m], lw=0.5, alpha=0.4)
     top = max(float(np.max([t["best"][min(4, len(t["best"]) - 1)] for m in tuning for t in tuning[m]])), 0.05)
-    ax.set(title="digits: best validation error\n(thin: each seed)", xlabel="evaluations", ylabel="validation error",
-           ylim=(0.0, 1.5 * top))
+    ax.set(
+        title="digits: best validation error\n(thin: each seed)",
+        xlabel="evaluations",
+        ylabel="validation error",
+        ylim=(0.0, 1.5 * top),
+    )
     ax.legend(fontsize="x-small")
     ax = axes[-1]
     for m, marker in (("bo", "o"), ("random", "x")):
         t = tuning[m][0]
         values = t["values"]
         shown = np.where(np.isfinite(values), values, np.nanmax(np.where(np.isfinite(values), values, np.nan)))
-        sc = ax.scatter(t["points"]["learning_rate"], t["points"]["weight_decay"], c=shown, marker=marker,
-                        cmap="viridis_r", vmin=0, vmax=min(1.0, float(np.nanmax(shown))), label=labels[m])
+        sc = ax.scatter(
+            t["points"]["learning_rate"],
+            t["points"]["weight_decay"],
+            c=shown,
+            marker=marker,
+            cmap="viridis_r",
+            vmin=0,
+            vmax=min(1.0, float(np.nanmax(shown))),
+            label=labels[m],
+        )
     fig.colorbar(sc, ax=ax, label="validation error")
-    ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="weight decay",
-           title="digits: settings evaluated\n(first seed)")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="learning rate",
+        ylabel="weight decay",
+        title="digits: settings evaluated\n(first seed)",
+    )
     ax.legend(fontsize="x-small")
     return fig

@@ -197,7 +197,7 @@ def run_config(cfg: Config, hand_fn, jax_fn) -> dict[str, Any]:
 
 def write_json(path: str, obj: Any) -> None:
     try:
-        from fnn._io import atomic_write_json
+        from fnn.io import atomic_write_json
     except ImportError:
         atomic_write_json = None
     if atomic_write_json is not None:

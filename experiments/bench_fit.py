@@ -80,7 +80,7 @@ import optax
 import fnn
 from experiments.bench_backprop import matmul_peak
 from fnn import data, train
-from fnn._io import atomic_write_json
+from fnn.io import atomic_write_json
 
 SIZES = (64, 128, 128, 10)
 LEARNING_RATE = 1e-3
@@ -552,7 +552,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch = _import_torch(threads)
     print(f"jax {jax.__version__}, {device.platform} ({device.device_kind}), {threads} cores", flush=True)
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads" if torch is not None
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+        if torch is not None
         else "torch is not installed: the PyTorch baselines are skipped",
         flush=True,
     )

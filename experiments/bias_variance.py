@@ -38,10 +38,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import bias_variance as bv
 from fnn import data
-from fnn.mlp import MLP
+from fnn.models import MLP
 from fnn.train import Trainer
 
 CLAIM = "On noisy sine data, bias^2 + variance + noise matches the measured test error to within 1%; against polynomial degree it traces a U (least at degree 3, the variance exploding beyond), while for tanh MLPs trained by Adam for 2000 steps bias^2 falls with width but the variance peaks at width 32 and falls again at 64, so that curve is no clean U."
@@ -85,7 +85,9 @@ def run(config: Config) -> Result:
     k_draws, k_fresh, k_noise = jax.random.split(key, 3)
     with jax.enable_x64(True):
         dtype = jnp.float64
-        generator = functools.partial(data.noisy_sine, n=N, noise=NOISE, x_range=(-1.0, 1.0), frequency=math.pi, dtype=dtype)
+        generator = functools.partial(
+            data.noisy_sine, n=N, noise=NOISE, x_range=(-1.0, 1.0), frequency=math.pi, dtype=dtype
+        )
         # cell midpoints: the average over the grid is the midpoint rule for E_x, x ~ U(-1, 1)
         grid = (-1.0 + (jnp.arange(T_GRID, dtype=dtype) + 0.5) * (2.0 / T_GRID))[:, None]
         # stratified: one uniform draw in each of T_FRESH equal cells, an unbiased estimate of E_x
@@ -109,9 +111,12 @@ def run(config: Config) -> Result:
         final_loss = {b: {} for b in budgets}
         for budget in budgets:
             for w in widths:
-                trainer = Trainer(MLP((1, w, 1), activation="tanh", scheme="glorot"), loss="mse", optimizer="adam",
-                                  epochs=budget)
-                ens = bv.fit_ensemble_on_draws(trainer, k_draws, generator, m_mlp, x_eval, {"learning_rate": LEARNING_RATE})
+                trainer = Trainer(
+                    MLP((1, w, 1), activation="tanh", scheme="glorot"), loss="mse", optimizer="adam", epochs=budget
+                )
+                ens = bv.fit_ensemble_on_draws(
+                    trainer, k_draws, generator, m_mlp, x_eval, {"learning_rate": LEARNING_RATE}
+                )
                 mlp[budget][w] = _terms(ens.predictions, grid, targets)
                 final_loss[budget][w] = float(jnp.mean(ens.history.train_loss[:, -1]))
                 mlp[budget][w]["mean_final_train_loss"] = final_loss[budget][w]
@@ -129,35 +134,55 @@ def run(config: Config) -> Result:
     best_width = min(mlp[main_budget], key=lambda w: mlp[main_budget][w]["sum"])
 
     metrics = {
-        "n_train": N, "noise_std": NOISE, "test_grid": T_GRID, "fresh_test_points": T_FRESH,
-        "draws_polynomial": m_poly, "draws_mlp": m_mlp, "learning_rate": LEARNING_RATE, "budgets": budgets,
+        "n_train": N,
+        "noise_std": NOISE,
+        "test_grid": T_GRID,
+        "fresh_test_points": T_FRESH,
+        "draws_polynomial": m_poly,
+        "draws_mlp": m_mlp,
+        "learning_rate": LEARNING_RATE,
+        "budgets": budgets,
         "polynomial": {str(p): r for p, r in poly.items()},
         "mlp": {str(b): {str(w): r for w, r in per.items()} for b, per in mlp.items()},
-        "best_degree": best_degree, "best_width": best_width,
-        "max_relative_gap_measured_vs_sum": max(gaps), "max_relative_gap_measured_vs_sum_degree_above_6": max(gaps_high),
+        "best_degree": best_degree,
+        "best_width": best_width,
+        "max_relative_gap_measured_vs_sum": max(gaps),
+        "max_relative_gap_measured_vs_sum_degree_above_6": max(gaps_high),
         "max_relative_gap_direct_vs_sum": identity,
     }
 
-    lines = [f"noisy sine, N = {N}, sigma = {NOISE} (noise {NOISE ** 2:.3g}); terms averaged over the midpoints of {T_GRID} "
-             f"cells of [-1, 1]; 'measured' = squared error on {T_FRESH} fresh noisy test points (stratified x)"]
+    lines = [
+        f"noisy sine, N = {N}, sigma = {NOISE} (noise {NOISE**2:.3g}); terms averaged over the midpoints of {T_GRID} "
+        f"cells of [-1, 1]; 'measured' = squared error on {T_FRESH} fresh noisy test points (stratified x)"
+    ]
     lines.append(f"(a) least-squares polynomials, M = {m_poly} draws:")
     lines.append("    degree   bias^2   variance   sum     measured | interior |x|<=0.8: bias^2  variance")
     for p, r in poly.items():
-        lines.append(f"    {p:>6} {r['bias_squared']:>9.4g} {r['variance']:>9.4g} {r['sum']:>9.4g} {r['measured_test_error']:>9.4g}"
-                     f" |                     {r['interior_bias_squared']:>7.3g} {r['interior_variance']:>8.3g}")
+        lines.append(
+            f"    {p:>6} {r['bias_squared']:>9.4g} {r['variance']:>9.4g} {r['sum']:>9.4g} {r['measured_test_error']:>9.4g}"
+            f" |                     {r['interior_bias_squared']:>7.3g} {r['interior_variance']:>8.3g}"
+        )
     lines.append(f"    lowest expected error at degree {best_degree} ({poly[best_degree]['sum']:.4g})")
     for budget in budgets:
         lines.append(f"(b) tanh MLPs 1-w-1, full-batch Adam {LEARNING_RATE:g}, {budget} steps, M = {m_mlp} draws:")
         lines.append("    width   bias^2   variance   sum     measured  final train loss")
         for w, r in mlp[budget].items():
-            lines.append(f"    {w:>5} {r['bias_squared']:>9.4g} {r['variance']:>9.4g} {r['sum']:>9.4g} "
-                         f"{r['measured_test_error']:>9.4g} {r['mean_final_train_loss']:>9.4g}")
-    lines.append(f"    lowest expected error at width {best_width} ({mlp[main_budget][best_width]['sum']:.4g}) with "
-                 f"{main_budget} steps")
-    lines.append(f"measured test error vs bias^2 + variance + noise: largest relative gap {max(gaps):.2%} (degrees <= 6 "
-                 f"and MLPs), {max(gaps_high):.2%} (degrees > 6, where extrapolation at the ends dominates); "
-                 f"direct mean (p - f)^2 + sigma^2 vs the sum: {identity:.1e}")
-    figure = _figure(poly, mlp, examples, np.asarray(grid[:, 0]), np.asarray(x_train[0, :, 0]), np.asarray(y_train[0, :, 0]))
+            lines.append(
+                f"    {w:>5} {r['bias_squared']:>9.4g} {r['variance']:>9.4g} {r['sum']:>9.4g} "
+                f"{r['measured_test_error']:>9.4g} {r['mean_final_train_loss']:>9.4g}"
+            )
+    lines.append(
+        f"    lowest expected error at width {best_width} ({mlp[main_budget][best_width]['sum']:.4g}) with "
+        f"{main_budget} steps"
+    )
+    lines.append(
+        f"measured test error vs bias^2 + variance + noise: largest relative gap {max(gaps):.2%} (degrees <= 6 "
+        f"and MLPs), {max(gaps_high):.2%} (degrees > 6, where extrapolation at the ends dominates); "
+        f"direct mean (p - f)^2 + sigma^2 vs the sum: {identity:.1e}"
+    )
+    figure = _figure(
+        poly, mlp, examples, np.asarray(grid[:, 0]), np.asarray(x_train[0, :, 0]), np.asarray(y_train[0, :, 0])
+    )
     return Result(metrics=metrics, summary="\n".join(lines), figure=figure)
 
 
@@ -179,18 +204,35 @@ def _figure(poly, mlp, examples, grid, x_train, y_train):
         for name, color in (("bias_squared", "C0"), ("variance", "C1"), ("sum", "C3")):
             label = {"bias_squared": "bias^2", "variance": "variance", "sum": "bias^2 + variance + noise"}[name]
             ax.plot(xs, [r[name] for r in rows], style, color=color, marker="o", ms=3, label=label + suffix)
-        ax.plot(xs, [r["measured_test_error"] for r in rows], "x", color="k", ms=7,
-                label="measured test error" + suffix if not style.startswith(":") else None)
+        ax.plot(
+            xs,
+            [r["measured_test_error"] for r in rows],
+            "x",
+            color="k",
+            ms=7,
+            label="measured test error" + suffix if not style.startswith(":") else None,
+        )
 
     degrees = list(poly)
     curves(ax_poly, degrees, [poly[p] for p in degrees])
-    ax_poly.plot(degrees, [poly[p]["interior_bias_squared"] for p in degrees], "--", color="C0", lw=0.8,
-                 label=f"bias^2 on |x| <= {INTERIOR:g}")
-    ax_poly.plot(degrees, [poly[p]["interior_variance"] for p in degrees], "--", color="C1", lw=0.8,
-                 label=f"variance on |x| <= {INTERIOR:g}")
+    ax_poly.plot(
+        degrees,
+        [poly[p]["interior_bias_squared"] for p in degrees],
+        "--",
+        color="C0",
+        lw=0.8,
+        label=f"bias^2 on |x| <= {INTERIOR:g}",
+    )
+    ax_poly.plot(
+        degrees,
+        [poly[p]["interior_variance"] for p in degrees],
+        "--",
+        color="C1",
+        lw=0.8,
+        label=f"variance on |x| <= {INTERIOR:g}",
+    )
     ax_poly.axhline(NOISE**2, color="gray", ls="--", lw=0.8, label="noise sigma^2")
-    ax_poly.set(yscale="log", xlabel="polynomial degree", ylabel="averaged over x",
-                title=f"(a) least squares, N = {N}")
+    ax_poly.set(yscale="log", xlabel="polynomial degree", ylabel="averaged over x", title=f"(a) least squares, N = {N}")
     ax_poly.legend(fontsize="x-small")
 
     styles = ("-", ":")

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import approximation as approx
 
 CLAIM = "On sin 3x, shallow sigmoid networks trained by Adam beat hand-built sigmoid staircases of the same width, while the hand-built ReLU interpolant beats trained ReLU networks of the same width."
@@ -67,8 +67,9 @@ def _trained(key, widths, seeds: int, steps: int, activation: str):
     widest = max(widths)
 
     def one(k, active):
-        return approx.train_shallow(k, target, LO, HI, widest, activation, steps, learning_rate=LEARNING_RATE,
-                                    num_eval=EVAL, active=active)
+        return approx.train_shallow(
+            k, target, LO, HI, widest, activation, steps, learning_rate=LEARNING_RATE, num_eval=EVAL, active=active
+        )
 
     runs = jax.jit(jax.vmap(jax.vmap(one, (0, None)), (None, 0)))(keys, jnp.asarray(widths))
     return np.asarray(runs.sup_error), np.asarray(runs.losses[..., -1]), np.asarray(runs.losses)
@@ -86,21 +87,34 @@ def run(config: Config) -> Result:
         trained[activation] = {"sup_error": sup, "final_mse": final_mse, "curves": curves}
 
     w = np.asarray(widths, float)
-    metrics = {"interval": [LO, HI], "widths": list(widths), "seeds": seeds, "steps": steps,
-               "learning_rate": LEARNING_RATE, "eval_points": EVAL, "constructed": {}, "trained": {}}
+    metrics = {
+        "interval": [LO, HI],
+        "widths": list(widths),
+        "seeds": seeds,
+        "steps": steps,
+        "learning_rate": LEARNING_RATE,
+        "eval_points": EVAL,
+        "constructed": {},
+        "trained": {},
+    }
     for name, errors in constructed.items():
         metrics["constructed"][name] = {"sup_error": errors, "slope": float(approx.fit_rate(w, errors))}
     for activation, t in trained.items():
         sup = t["sup_error"]
         median = np.median(sup, axis=1)
         metrics["trained"][activation] = {
-            "sup_error_per_seed": sup, "median": median, "best": sup.min(axis=1), "worst": sup.max(axis=1),
+            "sup_error_per_seed": sup,
+            "median": median,
+            "best": sup.min(axis=1),
+            "worst": sup.max(axis=1),
             "final_mse_median": np.median(t["final_mse"], axis=1),
             "slope_of_median": float(approx.fit_rate(w, median)),
         }
     comparisons = {"sigmoid": "sigmoid bumps", "relu": "relu interpolant"}
-    lines = [f"sin 3x on [{LO:g}, {HI:g}], hidden widths {', '.join(map(str, widths))}; trained: Adam, {steps} full-batch "
-             f"steps, {seeds} seeds (median [best, worst]); sup error on {EVAL} points"]
+    lines = [
+        f"sin 3x on [{LO:g}, {HI:g}], hidden widths {', '.join(map(str, widths))}; trained: Adam, {steps} full-batch "
+        f"steps, {seeds} seeds (median [best, worst]); sup error on {EVAL} points"
+    ]
     for activation, name in comparisons.items():
         c = metrics["constructed"][name]
         t = metrics["trained"][activation]
@@ -111,18 +125,26 @@ def run(config: Config) -> Result:
             f"{x}: {ce:.3g} vs {tm:.3g} [{tb:.3g}, {tw:.3g}]"
             for x, ce, tm, tb, tw in zip(widths, c["sup_error"], t["median"], t["best"], t["worst"], strict=True)
         )
-        lines.append(f"{activation}: constructed ({name}, slope {c['slope']:.2f}) vs trained (slope of median "
-                     f"{t['slope_of_median']:.2f}) by width: {per_width}")
-        lines.append(f"    trained median better at widths {wins if wins else 'none'}; trained / constructed "
-                     f"{ratio.min():.2g} to {ratio.max():.2g}")
+        lines.append(
+            f"{activation}: constructed ({name}, slope {c['slope']:.2f}) vs trained (slope of median "
+            f"{t['slope_of_median']:.2f}) by width: {per_width}"
+        )
+        lines.append(
+            f"    trained median better at widths {wins if wins else 'none'}; trained / constructed "
+            f"{ratio.min():.2g} to {ratio.max():.2g}"
+        )
         if activation == "sigmoid":
             to_steps = t["median"] / metrics["constructed"]["sigmoid steps"]["sup_error"]
             metrics["sigmoid_trained_over_steps"] = to_steps
-            lines.append(f"    against the telescoped staircase (sigmoid steps, same units): trained / constructed "
-                         f"{to_steps.min():.2g} to {to_steps.max():.2g}")
+            lines.append(
+                f"    against the telescoped staircase (sigmoid steps, same units): trained / constructed "
+                f"{to_steps.min():.2g} to {to_steps.max():.2g}"
+            )
     steps_c = metrics["constructed"]["sigmoid steps"]
-    lines.append(f"the telescoped staircase with the same units errs {np.median(constructed['sigmoid bumps'] / steps_c['sup_error']):.2f}x "
-                 f"less than the bumps (it spends a unit per edge, not two)")
+    lines.append(
+        f"the telescoped staircase with the same units errs {np.median(constructed['sigmoid bumps'] / steps_c['sup_error']):.2f}x "
+        f"less than the bumps (it spends a unit per edge, not two)"
+    )
     return Result(metrics=metrics, summary="\n".join(lines), figure=_figure(widths, constructed, trained))
 
 

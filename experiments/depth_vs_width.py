@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import mlp, regions
 
 CLAIM = "The sawtooth t^L has 2^L linear pieces from 2L ReLUs in L layers, while one hidden layer needs at least 2^L - 1 units (2^L for this function); random deep nets at equal budgets do not show this gain."
@@ -42,8 +42,9 @@ BUDGETS = {16: ((16,), (8, 8), (4, 4, 4, 4), (2,) * 8), 32: ((32,), (16, 16), (8
 def _sawtooth_rows(depths: range, key: jax.Array) -> list[dict]:
     # The dyadic grid k / 2^14 resolves every piece up to L = 10 (width 2^-10); one input
     # array for all depths, so the deep network (same layer shapes at every depth) compiles once.
-    x = jnp.concatenate([jnp.linspace(0.0, 1.0, GRID, dtype=jnp.float64),
-                         jax.random.uniform(key, (20000,), jnp.float64)])[:, None]
+    x = jnp.concatenate(
+        [jnp.linspace(0.0, 1.0, GRID, dtype=jnp.float64), jax.random.uniform(key, (20000,), jnp.float64)]
+    )[:, None]
     rows = []
     for depth in depths:
         deep = regions.sawtooth_params(depth, dtype=jnp.float64)
@@ -52,30 +53,33 @@ def _sawtooth_rows(depths: range, key: jax.Array) -> list[dict]:
         shallow = regions.fit_shallow_interpolant(deep, 0.0, 1.0)
         gap = np.abs(np.asarray(mlp.apply(shallow, x) - mlp.apply(deep, x)))[:, 0]
         err = {"dyadic": float(gap[:GRID].max()), "uniform": float(gap[GRID:].max())}
-        rows.append({
-            "depth": depth,
-            "pieces": pieces,
-            "pieces_bruteforce": brute,
-            "deep_units": 2 * depth,
-            "deep_parameters": sum(int(p["W"].size + p["b"].size) for p in deep),
-            "shallow_units_lower_bound": regions.shallow_width_needed(pieces),
-            "shallow_units_constructed": int(shallow[0]["W"].shape[1]),
-            "shallow_parameters": sum(int(p["W"].size + p["b"].size) for p in shallow),
-            "interpolant_max_error_dyadic": err["dyadic"],
-            "interpolant_max_error_uniform": err["uniform"],
-        })
+        rows.append(
+            {
+                "depth": depth,
+                "pieces": pieces,
+                "pieces_bruteforce": brute,
+                "deep_units": 2 * depth,
+                "deep_parameters": sum(int(p["W"].size + p["b"].size) for p in deep),
+                "shallow_units_lower_bound": regions.shallow_width_needed(pieces),
+                "shallow_units_constructed": int(shallow[0]["W"].shape[1]),
+                "shallow_parameters": sum(int(p["W"].size + p["b"].size) for p in shallow),
+                "interpolant_max_error_dyadic": err["dyadic"],
+                "interpolant_max_error_uniform": err["uniform"],
+            }
+        )
     return rows
 
 
 def _random_rows(key: jax.Array, seeds: int, budgets: dict) -> dict[str, dict]:
     rows = {}
     for index, (budget, widths) in enumerate((b, w) for b, ws in budgets.items() for w in ws):
-        batch = jax.tree.map(np.asarray, regions.random_networks(
-            jax.random.fold_in(key, index), widths, seeds, input_dim=1, dtype=jnp.float64))
-        counts = np.array([
-            regions.count_pieces([{"W": p["W"][i], "b": p["b"][i]} for p in batch], LO, HI)
-            for i in range(seeds)
-        ])
+        batch = jax.tree.map(
+            np.asarray,
+            regions.random_networks(jax.random.fold_in(key, index), widths, seeds, input_dim=1, dtype=jnp.float64),
+        )
+        counts = np.array(
+            [regions.count_pieces([{"W": p["W"][i], "b": p["b"][i]} for p in batch], LO, HI) for i in range(seeds)]
+        )
         rows[f"{len(widths)}x{widths[0]}"] = {
             "budget": budget,
             "widths": list(widths),
@@ -100,8 +104,10 @@ def run(config: Config) -> Result:
         x = np.linspace(0, 1, 2001)
         demo_deep = regions.sawtooth_params(4, dtype=jnp.float64)
         demo_shallow = regions.fit_shallow_interpolant(demo_deep, 0.0, 1.0)
-        curves = {name: np.asarray(mlp.apply(p, jnp.asarray(x)[:, None]))[:, 0]
-                  for name, p in (("deep", demo_deep), ("shallow", demo_shallow))}
+        curves = {
+            name: np.asarray(mlp.apply(p, jnp.asarray(x)[:, None]))[:, 0]
+            for name, p in (("deep", demo_deep), ("shallow", demo_shallow))
+        }
         demo_breaks, _, _ = regions.linear_pieces(demo_deep, 0.0, 1.0)
 
     all_exact = all(r["pieces"] == 2 ** r["depth"] for r in saw)
@@ -123,28 +129,36 @@ def run(config: Config) -> Result:
         f"{last['deep_units']} deep units ({last['deep_parameters']} parameters), while one hidden layer needs "
         f">= {last['shallow_units_lower_bound']} units and the exact interpolant uses "
         f"{last['shallow_units_constructed']} ({last['shallow_parameters']} parameters)",
-        "deep units 2L vs shallow units: " + ", ".join(
-            f"L={r['depth']}: {r['deep_units']} vs {r['shallow_units_constructed']}" for r in saw),
+        "deep units 2L vs shallow units: "
+        + ", ".join(f"L={r['depth']}: {r['deep_units']} vs {r['shallow_units_constructed']}" for r in saw),
         f"shallow interpolant vs deep sawtooth: max error {metrics['max_interpolant_error_dyadic']:.1e} on a dyadic grid, "
         f"{metrics['max_interpolant_error_uniform']:.1e} at uniform points (float64 rounding of 2^L-term sums; "
         f"L={last['depth']}: {last['interpolant_max_error_uniform']:.1e})",
         f"random ReLU nets (He weights, N(0,1) biases), exact pieces on [{LO:g}, {HI:g}], mean +- sd over {seeds} seeds:",
     ]
     for name, r in rand.items():
-        lines.append(f"  {r['budget']} units as {name:<8}: {r['pieces_mean']:6.2f} +- {r['pieces_sd']:5.2f} "
-                     f"(max {r['pieces_max']}; one layer at most {r['one_layer_max']}, this architecture at most "
-                     f"{r['architecture_max']})")
+        lines.append(
+            f"  {r['budget']} units as {name:<8}: {r['pieces_mean']:6.2f} +- {r['pieces_sd']:5.2f} "
+            f"(max {r['pieces_max']}; one layer at most {r['one_layer_max']}, this architecture at most "
+            f"{r['architecture_max']})"
+        )
     for b in budgets:
         rows = {n: r for n, r in rand.items() if r["budget"] == b}
         best = max(rows, key=lambda n: rows[n]["pieces_mean"])
         above = [n for n, r in rows.items() if r["pieces_mean"] > b + 1]
         lines.append(
             f"{b} units: the most pieces on average from {best} ({rows[best]['pieces_mean']:.1f}); "
-            + (f"mean above the one-layer maximum {b + 1}: {', '.join(above)}" if above
-               else f"no architecture averages above the one-layer maximum {b + 1}")
-            + f", against architecture maxima up to {max(r['architecture_max'] for r in rows.values())}")
+            + (
+                f"mean above the one-layer maximum {b + 1}: {', '.join(above)}"
+                if above
+                else f"no architecture averages above the one-layer maximum {b + 1}"
+            )
+            + f", against architecture maxima up to {max(r['architecture_max'] for r in rows.values())}"
+        )
     metrics["random_best_architecture"] = {
-        str(b): max((n for n, r in rand.items() if r["budget"] == b), key=lambda n: rand[n]["pieces_mean"]) for b in budgets}
+        str(b): max((n for n, r in rand.items() if r["budget"] == b), key=lambda n: rand[n]["pieces_mean"])
+        for b in budgets
+    }
     return Result(metrics=metrics, summary="\n".join(lines), figure=_figure(saw, rand, x, curves, demo_breaks))
 
 
@@ -155,9 +169,12 @@ def _figure(saw, rand, x, curves, demo_breaks):
     ax_units, ax_demo, ax_rand = fig.subplots(1, 3)
     depth = np.array([r["depth"] for r in saw])
     ax_units.semilogy(depth, [r["pieces"] for r in saw], "o-", label="pieces of t^L (exact count; = interpolant units)")
-    ax_units.semilogy(depth, [r["shallow_units_constructed"] for r in saw], "s--", label="one layer: units of exact interpolant")
-    ax_units.semilogy(depth, [r["shallow_units_lower_bound"] for r in saw], ":", color="gray",
-                      label="one layer: lower bound 2^L - 1")
+    ax_units.semilogy(
+        depth, [r["shallow_units_constructed"] for r in saw], "s--", label="one layer: units of exact interpolant"
+    )
+    ax_units.semilogy(
+        depth, [r["shallow_units_lower_bound"] for r in saw], ":", color="gray", label="one layer: lower bound 2^L - 1"
+    )
     ax_units.semilogy(depth, [r["deep_units"] for r in saw], "^-", label="deep: 2L units")
     ax_units.set(xlabel="depth L", ylabel="count", title="sawtooth: units needed")
     ax_units.legend(fontsize="small")

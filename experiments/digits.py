@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import MLP, data, train
 
 CLAIM = "A 64-128-128-10 ReLU MLP trained by Adam on the 8x8 digits reaches over 97% test accuracy, and hand-written backprop trains it exactly as jax.grad does."
@@ -40,8 +40,14 @@ def splits(key: jax.Array, dtype=jnp.float32) -> tuple[data.Dataset, data.Datase
 
 def trainer(epochs: int, *, optimizer: str = "adam", batch_size: int = BATCH_SIZE, **kwargs) -> train.Trainer:
     """The digits MLP with a softmax cross-entropy loss, as a :class:`fnn.train.Trainer`."""
-    return train.Trainer(MLP(SIZES, activation="relu"), "cross_entropy", optimizer=optimizer,
-                         epochs=epochs, batch_size=batch_size, **kwargs)
+    return train.Trainer(
+        MLP(SIZES, activation="relu"),
+        "cross_entropy",
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        **kwargs,
+    )
 
 
 def fit_and_test(trainer: train.Trainer, key: jax.Array, hyperparams, train_set, val_set, test_set, dtype=jnp.float32):
@@ -55,7 +61,9 @@ def _gaps(hand, auto) -> tuple[float, float]:
     """Largest gaps between two runs ``(state, history, test)``: loss/accuracy curves, final parameters."""
     (s_hand, h_hand, _), (s_auto, h_auto, _) = hand, auto
     curve_gap = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(h_hand[:3], h_auto[:3]))
-    param_gap = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(s_hand.params), jax.tree.leaves(s_auto.params)))
+    param_gap = max(
+        float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(s_hand.params), jax.tree.leaves(s_auto.params))
+    )
     return curve_gap, param_gap
 
 
@@ -72,16 +80,20 @@ def run(config: Config) -> Result:
     # 1-2: every (split, seed) in one vmapped, compiled call per gradient method, from the same keys.
     runs = {}
     for g in ("backprop", "autodiff"):
+
         def one(sets, k, g=g):
             return fit_and_test(trainer(epochs, gradient=g), k, hyperparams, *sets)
+
         runs[g] = jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))(stacked, seed_keys)
     curve_gap32, param_gap32 = _gaps(runs["backprop"], runs["autodiff"])
     gaps64 = (float("nan"), float("nan"))
     if not config.quick:  # float64 doubles the compile time; one run is enough for it
         with jax.enable_x64(True):
             sets64 = splits(jax.random.fold_in(jax.random.fold_in(key, 0), 0), jnp.float64)
-            runs64 = [fit_and_test(trainer(epochs, gradient=g), seed_keys[0], hyperparams, *sets64, dtype=jnp.float64)
-                      for g in ("backprop", "autodiff")]
+            runs64 = [
+                fit_and_test(trainer(epochs, gradient=g), seed_keys[0], hyperparams, *sets64, dtype=jnp.float64)
+                for g in ("backprop", "autodiff")
+            ]
             gaps64 = _gaps(*runs64)
     curve_gap64, param_gap64 = gaps64
     states, histories, (test_loss, test_acc) = runs["backprop"]
@@ -121,20 +133,31 @@ def run(config: Config) -> Result:
         "val_accuracy": history.val_accuracy,
         "misclassified_test_indices": wrong,
     }
-    float64 = ("float64 skipped in --quick" if config.quick else
-               f"float64 (split 0, seed 0): curves {curve_gap64:.1e}, parameters {param_gap64:.1e}")
-    summary = "\n".join([
-        (f"digits split {n_train}/{n_val}/{n_test} (train/val/test, stratified, pixels in [0, 1]); "
-        f"MLP {'-'.join(map(str, SIZES))} ReLU, Adam lr {LEARNING_RATE:g}, batch {BATCH_SIZE}, {epochs} epochs; "
-        f"{num_splits} splits x {num_seeds} seeds in one vmapped call"),
-        (f"test accuracy on split 0 over {num_seeds} seeds: {acc[0].mean():.2%} ± {acc[0].std():.2%} "
-        f"(min {acc[0].min():.2%}, max {acc[0].max():.2%}); mean test loss {float(np.mean(test_loss[0])):.4f}"),
-        f"over all {num_splits} splits: {acc.mean():.2%} ± {acc.std():.2%}; per split (mean over seeds): "
-        + ", ".join(f"{a:.2%}" for a in acc.mean(axis=1)),
-        f"split 0, seed 0: {acc[0, 0]:.2%}, {len(wrong)} of {n_test} test digits wrong",
-        (f"hand-written backprop vs jax.grad, same keys, every run: mean test accuracy {acc.mean():.2%} vs {auto_acc.mean():.2%}; "
-        f"max gap float32: loss/accuracy curves {curve_gap32:.1e}, final parameters {param_gap32:.1e}; {float64}"),
-    ])
+    float64 = (
+        "float64 skipped in --quick"
+        if config.quick
+        else f"float64 (split 0, seed 0): curves {curve_gap64:.1e}, parameters {param_gap64:.1e}"
+    )
+    summary = "\n".join(
+        [
+            (
+                f"digits split {n_train}/{n_val}/{n_test} (train/val/test, stratified, pixels in [0, 1]); "
+                f"MLP {'-'.join(map(str, SIZES))} ReLU, Adam lr {LEARNING_RATE:g}, batch {BATCH_SIZE}, {epochs} epochs; "
+                f"{num_splits} splits x {num_seeds} seeds in one vmapped call"
+            ),
+            (
+                f"test accuracy on split 0 over {num_seeds} seeds: {acc[0].mean():.2%} ± {acc[0].std():.2%} "
+                f"(min {acc[0].min():.2%}, max {acc[0].max():.2%}); mean test loss {float(np.mean(test_loss[0])):.4f}"
+            ),
+            f"over all {num_splits} splits: {acc.mean():.2%} ± {acc.std():.2%}; per split (mean over seeds): "
+            + ", ".join(f"{a:.2%}" for a in acc.mean(axis=1)),
+            f"split 0, seed 0: {acc[0, 0]:.2%}, {len(wrong)} of {n_test} test digits wrong",
+            (
+                f"hand-written backprop vs jax.grad, same keys, every run: mean test accuracy {acc.mean():.2%} vs {auto_acc.mean():.2%}; "
+                f"max gap float32: loss/accuracy curves {curve_gap32:.1e}, final parameters {param_gap32:.1e}; {float64}"
+            ),
+        ]
+    )
     return Result(metrics=metrics, figure=_figure(history, histories, test_set, predicted, wrong), summary=summary)
 
 
@@ -151,13 +174,22 @@ def _figure(history, seed_history, test_set, predicted, wrong):
     ax_loss.legend(fontsize="small")
     seed_acc = np.asarray(seed_history.val_accuracy)
     seed_acc = seed_acc.reshape(-1, seed_acc.shape[-1])
-    ax_acc.fill_between(epochs, seed_acc.min(0), seed_acc.max(0), alpha=0.3, label=f"range over {len(seed_acc)} runs (splits x seeds)")
+    ax_acc.fill_between(
+        epochs, seed_acc.min(0), seed_acc.max(0), alpha=0.3, label=f"range over {len(seed_acc)} runs (splits x seeds)"
+    )
     ax_acc.plot(epochs, history.val_accuracy, label="the run on the left (split 0, seed 0)")
-    ax_acc.set(title="validation accuracy", xlabel="epoch", ylabel="accuracy", ylim=(max(0.0, float(seed_acc[:, -1].min()) - 0.1), 1.0))
+    ax_acc.set(
+        title="validation accuracy",
+        xlabel="epoch",
+        ylabel="accuracy",
+        ylim=(max(0.0, float(seed_acc[:, -1].min()) - 0.1), 1.0),
+    )
     ax_acc.legend(fontsize="small", loc="lower right")
 
     shown = wrong[:10]
-    bottom.suptitle(f"misclassified test digits ({len(wrong)} of {len(predicted)}): true -> predicted", fontsize="medium")
+    bottom.suptitle(
+        f"misclassified test digits ({len(wrong)} of {len(predicted)}): true -> predicted", fontsize="medium"
+    )
     axes = bottom.subplots(1, 10)
     for ax in axes:
         ax.set_axis_off()

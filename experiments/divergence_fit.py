@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import distribution_fit as df
 
 CLAIM = "Fitting one Gaussian to a bimodal mixture, KL(p||q) matches the mixture's mean and std (covering: the std grows with the mode separation) while KL(q||p) locks onto one mode with that component's std once the modes are apart; JS and narrow-kernel MMD switch to a mode at a larger separation, wide-kernel MMD keeps covering."
@@ -80,8 +80,15 @@ def _batched_fit(divergence: str, steps: int):
     """Multi-start fits vmapped over targets, compiled once per divergence (the bandwidth is traced)."""
 
     def one(target, init_means, bandwidth):
-        return df.fit_gaussian_multistart(target, divergence, init_means=init_means, init_std=INIT_STD, steps=steps,
-                                          learning_rate=LEARNING_RATE, bandwidth=bandwidth)
+        return df.fit_gaussian_multistart(
+            target,
+            divergence,
+            init_means=init_means,
+            init_std=INIT_STD,
+            steps=steps,
+            learning_rate=LEARNING_RATE,
+            bandwidth=bandwidth,
+        )
 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
 
@@ -95,9 +102,15 @@ def _row(ms: df.MultiStart, b: int, tail: int) -> dict:
     runs = jax.tree.map(lambda a: a[b], ms.runs)
     traj = jax.tree.map(lambda a: np.asarray(a[b]), ms.best.trajectory)
     drift = max(float(np.max(v[-tail:]) - np.min(v[-tail:])) for v in (traj["mean"], traj["std"]))
-    return {"mean": float(ms.best.mean[b]), "std": float(ms.best.std[b]), "divergence": float(ms.best.divergence[b]),
-            "grad_norm": float(ms.best.grad_norm[b]), "optima": df.distinct_optima(runs, atol=0.02, gtol=GTOL),
-            "unconverged_starts": int(np.sum(np.asarray(runs.grad_norm) > GTOL)), "last_steps_drift": drift}
+    return {
+        "mean": float(ms.best.mean[b]),
+        "std": float(ms.best.std[b]),
+        "divergence": float(ms.best.divergence[b]),
+        "grad_norm": float(ms.best.grad_norm[b]),
+        "optima": df.distinct_optima(runs, atol=0.02, gtol=GTOL),
+        "unconverged_starts": int(np.sum(np.asarray(runs.grad_norm) > GTOL)),
+        "last_steps_drift": drift,
+    }
 
 
 def run(config: Config) -> Result:
@@ -106,8 +119,12 @@ def run(config: Config) -> Result:
     separations_np = np.linspace(0.0, 10.0, 6 if config.quick else 21)
     tail = steps // 10
     methods = [("kl_forward", None), ("kl_reverse", None), ("js", None)] + [("mmd", h) for h in BANDWIDTHS]
-    label = {("kl_forward", None): "KL(p||q)", ("kl_reverse", None): "KL(q||p)", ("js", None): "JS",
-             **{("mmd", h): f"MMD h={h:g}" for h in BANDWIDTHS}}
+    label = {
+        ("kl_forward", None): "KL(p||q)",
+        ("kl_reverse", None): "KL(q||p)",
+        ("js", None): "JS",
+        **{("mmd", h): f"MMD h={h:g}" for h in BANDWIDTHS},
+    }
 
     with jax.enable_x64(True):
         separations = jnp.asarray(separations_np, jnp.float64)
@@ -126,16 +143,23 @@ def run(config: Config) -> Result:
             }
         moment_mean, moment_std = np.asarray(moment_mean), np.asarray(moment_std)
         fwd = fits["KL(p||q)"].best
-        moment_error = float(max(np.max(np.abs(np.asarray(fwd.mean) - moment_mean)),
-                                 np.max(np.abs(np.asarray(fwd.std) - moment_std))))
+        moment_error = float(
+            max(np.max(np.abs(np.asarray(fwd.mean) - moment_mean)), np.max(np.abs(np.asarray(fwd.std) - moment_std)))
+        )
         grid = jnp.linspace(-9.0, 9.0, 721)
-        densities = {key: np.exp(np.asarray(df.mixture_logpdf(grid, *(jnp.asarray(a, jnp.float64) for a in spec))))
-                     for key, spec in (("bimodal", BIMODAL), ("trimodal", TRIMODAL))}
+        densities = {
+            key: np.exp(np.asarray(df.mixture_logpdf(grid, *(jnp.asarray(a, jnp.float64) for a in spec))))
+            for key, spec in (("bimodal", BIMODAL), ("trimodal", TRIMODAL))
+        }
         grid = np.asarray(grid)
 
     rev = results["KL(q||p)"]["bimodal"]
-    reverse_lock = {"mean_error": abs(rev["mean"] - BIMODAL[1][0]), "std_error": abs(rev["std"] - BIMODAL[2][0]),
-                    "divergence": rev["divergence"], "minus_log_weight": float(-np.log(BIMODAL[0][0]))}
+    reverse_lock = {
+        "mean_error": abs(rev["mean"] - BIMODAL[1][0]),
+        "std_error": abs(rev["std"] - BIMODAL[2][0]),
+        "divergence": rev["divergence"],
+        "minus_log_weight": float(-np.log(BIMODAL[0][0])),
+    }
     drift = max(r[t]["last_steps_drift"] for r in results.values() for t in ("bimodal", "trimodal"))
     locks = {}
     for name, r in results.items():
@@ -145,49 +169,85 @@ def run(config: Config) -> Result:
         first = free[-1] + 1 if free.size else 0
         locks[name] = float(separations_np[first]) if first < len(separations_np) else None
     metrics = {
-        "steps": steps, "starts": n_starts, "learning_rate": LEARNING_RATE, "bandwidths": BANDWIDTHS,
-        "bimodal": {"weights": BIMODAL[0][:2], "means": BIMODAL[1][:2], "stds": BIMODAL[2][:2],
-                    "moment_mean": float(moment_mean[0]), "moment_std": float(moment_std[0])},
-        "trimodal": {"weights": TRIMODAL[0], "means": TRIMODAL[1], "stds": TRIMODAL[2],
-                     "moment_mean": float(moment_mean[1]), "moment_std": float(moment_std[1])},
+        "steps": steps,
+        "starts": n_starts,
+        "learning_rate": LEARNING_RATE,
+        "bandwidths": BANDWIDTHS,
+        "bimodal": {
+            "weights": BIMODAL[0][:2],
+            "means": BIMODAL[1][:2],
+            "stds": BIMODAL[2][:2],
+            "moment_mean": float(moment_mean[0]),
+            "moment_std": float(moment_std[0]),
+        },
+        "trimodal": {
+            "weights": TRIMODAL[0],
+            "means": TRIMODAL[1],
+            "stds": TRIMODAL[2],
+            "moment_mean": float(moment_mean[1]),
+            "moment_std": float(moment_std[1]),
+        },
         "forward_kl_moment_matching_max_error": moment_error,
         "reverse_kl_lock_on_heavier_mode": reverse_lock,
         "max_last_steps_drift": drift,
         "locks_on_heavier_mode_from_separation": locks,
         "fits": {k: {t: v[t] for t in ("bimodal", "trimodal")} for k, v in results.items()},
-        "sweep": {"separations": separations_np, "weights": SWEEP_WEIGHTS, "component_std": 1.0,
-                  "moment_std": moment_std[2:], **{k: {"mean": v["sweep_mean"], "std": v["sweep_std"]}
-                                                   for k, v in results.items()}},
+        "sweep": {
+            "separations": separations_np,
+            "weights": SWEEP_WEIGHTS,
+            "component_std": 1.0,
+            "moment_std": moment_std[2:],
+            **{k: {"mean": v["sweep_mean"], "std": v["sweep_std"]} for k, v in results.items()},
+        },
     }
-    return Result(metrics=metrics, summary=_summary(results, metrics, separations_np, moment_std[2:]),
-                  figure=_figure(grid, densities, results, separations_np, moment_std[2:]))
+    return Result(
+        metrics=metrics,
+        summary=_summary(results, metrics, separations_np, moment_std[2:]),
+        figure=_figure(grid, densities, results, separations_np, moment_std[2:]),
+    )
 
 
 def _summary(results, metrics, separations, sweep_moment_std) -> str:
     bi = metrics["bimodal"]
-    lines = [f"target 0.6 N(-3, 0.7^2) + 0.4 N(3, 1): moments mean {bi['moment_mean']:.4f}, std {bi['moment_std']:.4f}; "
-             f"{metrics['starts']} starts x {metrics['steps']} Adam steps per fit, float64"]
+    lines = [
+        f"target 0.6 N(-3, 0.7^2) + 0.4 N(3, 1): moments mean {bi['moment_mean']:.4f}, std {bi['moment_std']:.4f}; "
+        f"{metrics['starts']} starts x {metrics['steps']} Adam steps per fit, float64"
+    ]
     for name, r in results.items():
         b = r["bimodal"]
         others = "; ".join(f"({o['mean']:.3f}, {o['std']:.3f}, D={o['divergence']:.4f})" for o in b["optima"][1:])
-        lines.append(f"  {name:<10} mean {b['mean']:7.3f}  std {b['std']:.3f}  D={b['divergence']:.4f}"
-                     + (f"   other local optima (mean, std): {others}" if others else ""))
+        lines.append(
+            f"  {name:<10} mean {b['mean']:7.3f}  std {b['std']:.3f}  D={b['divergence']:.4f}"
+            + (f"   other local optima (mean, std): {others}" if others else "")
+        )
     rl = metrics["reverse_kl_lock_on_heavier_mode"]
-    lines.append(f"KL(p||q) fit = moments to {metrics['forward_kl_moment_matching_max_error']:.1e} (max over all targets); "
-                 f"KL(q||p) locks on the 0.6 mode: mean off by {rl['mean_error']:.1e}, std off by {rl['std_error']:.1e}, "
-                 f"D = {rl['divergence']:.4f} vs -log 0.6 = {rl['minus_log_weight']:.4f}")
+    lines.append(
+        f"KL(p||q) fit = moments to {metrics['forward_kl_moment_matching_max_error']:.1e} (max over all targets); "
+        f"KL(q||p) locks on the 0.6 mode: mean off by {rl['mean_error']:.1e}, std off by {rl['std_error']:.1e}, "
+        f"D = {rl['divergence']:.4f} vs -log 0.6 = {rl['minus_log_weight']:.4f}"
+    )
     tri = metrics["trimodal"]
-    lines.append(f"trimodal (moments {tri['moment_mean']:.3f}, {tri['moment_std']:.3f}): "
-                 + ", ".join(f"{k} ({r['trimodal']['mean']:.2f}, {r['trimodal']['std']:.2f})" for k, r in results.items()))
+    lines.append(
+        f"trimodal (moments {tri['moment_mean']:.3f}, {tri['moment_std']:.3f}): "
+        + ", ".join(f"{k} ({r['trimodal']['mean']:.2f}, {r['trimodal']['std']:.2f})" for k, r in results.items())
+    )
     last = len(separations) - 1
-    lines.append(f"sweep 0.6 N(-d/2, 1) + 0.4 N(d/2, 1), d = 0..{separations[-1]:g}: std at d = {separations[last]:g}: "
-                 f"moments {sweep_moment_std[last]:.3f}, "
-                 + ", ".join(f"{k} {r['sweep_std'][last]:.3f}" for k, r in results.items()))
+    lines.append(
+        f"sweep 0.6 N(-d/2, 1) + 0.4 N(d/2, 1), d = 0..{separations[-1]:g}: std at d = {separations[last]:g}: "
+        f"moments {sweep_moment_std[last]:.3f}, "
+        + ", ".join(f"{k} {r['sweep_std'][last]:.3f}" for k, r in results.items())
+    )
     locks = metrics["locks_on_heavier_mode_from_separation"]
-    lines.append("best fit sits on the heavier mode from separation: "
-                 + ", ".join(f"{k} {'never (up to ' + format(separations[-1], 'g') + ')' if v is None else format(v, 'g')}"
-                             for k, v in locks.items()))
-    lines.append(f"convergence: largest drift of mean or std over the last 10% of steps {metrics['max_last_steps_drift']:.1e}")
+    lines.append(
+        "best fit sits on the heavier mode from separation: "
+        + ", ".join(
+            f"{k} {'never (up to ' + format(separations[-1], 'g') + ')' if v is None else format(v, 'g')}"
+            for k, v in locks.items()
+        )
+    )
+    lines.append(
+        f"convergence: largest drift of mean or std over the last 10% of steps {metrics['max_last_steps_drift']:.1e}"
+    )
     return "\n".join(lines)
 
 
@@ -205,8 +265,13 @@ def _figure(grid, densities, results, separations, sweep_moment_std):
         ax.fill_between(grid, densities[target], color="0.85", label="target p")
         for name, r in results.items():
             row = r[target]
-            ax.plot(grid, normal(row["mean"], row["std"]), color=colors[name], lw=1.6,
-                    label=f"{name}: ({row['mean']:.2f}, {row['std']:.2f})")
+            ax.plot(
+                grid,
+                normal(row["mean"], row["std"]),
+                color=colors[name],
+                lw=1.6,
+                label=f"{name}: ({row['mean']:.2f}, {row['std']:.2f})",
+            )
             for o in row["optima"][1:]:
                 ax.plot(grid, normal(o["mean"], o["std"]), color=colors[name], lw=0.8, ls="--")
         ax.set(title=f"{target} target; best fits (dashed: other local optima)", xlabel="x", ylabel="density")
@@ -217,8 +282,9 @@ def _figure(grid, densities, results, separations, sweep_moment_std):
         ax_mean.plot(separations, r["sweep_mean"], "o-", ms=3, color=colors[name], label=name)
     ax_std.plot(separations, sweep_moment_std, "k:", label="mixture std (moments)")
     ax_std.axhline(1.0, color="gray", lw=0.8, ls="--", label="component std")
-    ax_std.set(title="fitted std vs mode separation: covering grows, seeking stays", xlabel="separation d",
-               ylabel="fitted std")
+    ax_std.set(
+        title="fitted std vs mode separation: covering grows, seeking stays", xlabel="separation d", ylabel="fitted std"
+    )
     ax_mean.plot(separations, -separations / 2, color="gray", lw=0.8, ls="--", label="heavier mode -d/2")
     ax_mean.plot(separations, 0.6 * -separations / 2 + 0.4 * separations / 2, "k:", label="mixture mean")
     ax_mean.set(title="fitted mean vs mode separation", xlabel="separation d", ylabel="fitted mean")

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import MLP, data, kfold, train
 
 CLAIM = "5-fold cross-validation, run for every L2 strength in one compiled vmapped call, picks a strength whose test error is close to the best in hindsight and below no regularisation."
@@ -47,8 +47,15 @@ def _strengths(quick: bool) -> np.ndarray:
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _cross_validate(trainer: train.Trainer, k: int, key, strengths, pool):
     def one(l2):
-        return kfold.cross_validate(trainer, key, pool, k, {"learning_rate": LEARNING_RATE, "l2": l2},
-                                    fold_key=jax.random.fold_in(key, 1), stratify=True)
+        return kfold.cross_validate(
+            trainer,
+            key,
+            pool,
+            k,
+            {"learning_rate": LEARNING_RATE, "l2": l2},
+            fold_key=jax.random.fold_in(key, 1),
+            stratify=True,
+        )
 
     cv = jax.vmap(one)(strengths)
     return cv.val_loss, cv.val_accuracy
@@ -75,16 +82,19 @@ def run(config: Config) -> Result:
     strengths = _strengths(quick)
     root = jax.random.key(config.seed)
     # Cross-validation plays the validation set's part: its share of the split joins the test set.
-    pool_set, extra, test_set = data.train_val_test_split(jax.random.fold_in(root, 0), data.load_digits(), FRACTIONS,
-                                                          stratify=True)
+    pool_set, extra, test_set = data.train_val_test_split(
+        jax.random.fold_in(root, 0), data.load_digits(), FRACTIONS, stratify=True
+    )
     pool = tuple(pool_set)
     test = tuple(jnp.concatenate([a, b]) for a, b in zip(extra, test_set, strict=True))
     trainer = train.Trainer(MLP(SIZES), "cross_entropy", "adam", epochs=epochs, batch_size=BATCH_SIZE)
 
-    cv_loss, cv_acc = (np.asarray(a) for a in _cross_validate(trainer, k, jax.random.fold_in(root, 1),
-                                                                jnp.asarray(strengths), pool))
-    test_loss, test_acc = (np.asarray(a) for a in _test_curve(trainer, jax.random.fold_in(root, 2),
-                                                              jnp.asarray(strengths), pool, test))
+    cv_loss, cv_acc = (
+        np.asarray(a) for a in _cross_validate(trainer, k, jax.random.fold_in(root, 1), jnp.asarray(strengths), pool)
+    )
+    test_loss, test_acc = (
+        np.asarray(a) for a in _test_curve(trainer, jax.random.fold_in(root, 2), jnp.asarray(strengths), pool, test)
+    )
     cv_mean, cv_err = cv_loss.mean(axis=1), 1 - cv_acc.mean(axis=1)
     test_err = 1 - test_acc
     chosen = int(np.argmin(cv_mean))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import regions
 
 CLAIM = "At equal numbers of ReLUs, random deep nets at initialisation cut the plane into no more linear regions than one wide layer, far below the deep upper and lower bounds on the maximum."
@@ -55,7 +55,9 @@ def run(config: Config) -> Result:
     key = jax.random.key(config.seed)
     rows, maps = {}, {}
     for widths in architectures:
-        batch = regions.random_networks(jax.random.fold_in(key, ARCHITECTURES.index(widths)), widths, seeds, input_dim=2)
+        batch = regions.random_networks(
+            jax.random.fold_in(key, ARCHITECTURES.index(widths)), widths, seeds, input_dim=2
+        )
         # One network at a time inside the compiled map: on CPU the batched sort is slower than a loop.
         fine = regions.region_counts(batch, BOX, resolution, batch_size=1)
         rough = regions.region_counts(batch, BOX, coarse, components=False, batch_size=1) if coarse else None
@@ -81,17 +83,25 @@ def run(config: Config) -> Result:
             one = jax.tree.map(lambda leaf: leaf[0], batch)
             maps[_name(widths)] = regions.region_map(one, BOX, map_resolution)
 
-    metrics = {"box": list(BOX), "resolution": resolution, "coarse_resolution": coarse, "seeds": seeds,
-               "architectures": rows}
-    lines = [f"random ReLU nets R^2 -> R (He weights, N(0,1) biases), {seeds} seeds each; activation regions met on a "
-             f"{resolution}x{resolution} grid over [-{HALF:g}, {HALF:g}]^2 (a lower bound on the regions in the box), mean +- sd:"]
+    metrics = {
+        "box": list(BOX),
+        "resolution": resolution,
+        "coarse_resolution": coarse,
+        "seeds": seeds,
+        "architectures": rows,
+    }
+    lines = [
+        f"random ReLU nets R^2 -> R (He weights, N(0,1) biases), {seeds} seeds each; activation regions met on a "
+        f"{resolution}x{resolution} grid over [-{HALF:g}, {HALF:g}]^2 (a lower bound on the regions in the box), mean +- sd:"
+    ]
     for name, r in rows.items():
         lines.append(
             f"  {name:<6} ({r['units']:2d} units): {r['regions_mean']:7.1f} +- {r['regions_sd']:5.1f} "
             + (f"(grid {coarse}: {r['coarse_regions_mean']:.1f}; " if coarse else "(")
             + f"components {r['components_mean']:.1f}) | one layer of "
             f"{r['units']}: {r['shallow_bound_same_units']} | deep upper (Serra) {r['serra_upper_bound']}, "
-            f"lower (Montufar 2014) {r['montufar2014_lower_bound']}")
+            f"lower (Montufar 2014) {r['montufar2014_lower_bound']}"
+        )
     for units in sorted({r["units"] for r in rows.values()}):
         group = {n: r for n, r in rows.items() if r["units"] == units}
         shallow = next(n for n, r in group.items() if len(r["widths"]) == 1)
@@ -101,7 +111,8 @@ def run(config: Config) -> Result:
             f"{units} units: the one-layer net has {group[shallow]['regions_mean']:.1f} regions in the box "
             f"(bound over the plane {group[shallow]['shallow_bound_same_units']}); deeper nets with fewer on average: "
             f"{', '.join(fewer) if fewer else 'none'} of {', '.join(deeper)}; deep lower bounds on the maximum: "
-            + ", ".join(f"{n} {group[n]['montufar2014_lower_bound']}" for n in deeper))
+            + ", ".join(f"{n} {group[n]['montufar2014_lower_bound']}" for n in deeper)
+        )
     return Result(metrics=metrics, summary="\n".join(lines), figure=_figure(rows, maps))
 
 
@@ -120,11 +131,19 @@ def _figure(rows, maps):
     ax = axes[-1]
     names = list(rows)
     pos = np.arange(len(names))
-    ax.bar(pos, [rows[n]["regions_mean"] for n in names], yerr=[rows[n]["regions_sd"] for n in names], capsize=3,
-           color="C0", label="measured (grid, mean +- sd)")
-    marks = (("shallow_bound_same_units", "_", "k", "one layer, same units (Zaslavsky)"),
-             ("serra_upper_bound", "v", "C3", "deep upper bound (Serra et al. 2018)"),
-             ("montufar2014_lower_bound", "^", "C2", "deep lower bound on the max (Montufar et al. 2014)"))
+    ax.bar(
+        pos,
+        [rows[n]["regions_mean"] for n in names],
+        yerr=[rows[n]["regions_sd"] for n in names],
+        capsize=3,
+        color="C0",
+        label="measured (grid, mean +- sd)",
+    )
+    marks = (
+        ("shallow_bound_same_units", "_", "k", "one layer, same units (Zaslavsky)"),
+        ("serra_upper_bound", "v", "C3", "deep upper bound (Serra et al. 2018)"),
+        ("montufar2014_lower_bound", "^", "C2", "deep lower bound on the max (Montufar et al. 2014)"),
+    )
     for key, marker, colour, label in marks:
         ax.scatter(pos, [rows[n][key] for n in names], marker=marker, color=colour, s=80, zorder=3, label=label)
     ax.set_yscale("log")

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import data, descent, linear, losses
 
 CLAIM = "Gradient descent on linear regression converges to the closed-form least squares at the rate 1 - lr*lambda_min per step, and standardising the features cuts the steps needed by the condition number."
@@ -78,7 +78,7 @@ def _fitted_rate(distances: np.ndarray) -> float:
     last = usable[-1] if usable.size else len(distances) - 1
     lo = last // 2  # skip the fast directions' transient
     t = np.arange(lo, last + 1)
-    return float(np.exp(np.polyfit(t, logd[lo:last + 1], 1)[0])) if last - lo >= 2 else float("nan")
+    return float(np.exp(np.polyfit(t, logd[lo : last + 1], 1)[0])) if last - lo >= 2 else float("nan")
 
 
 def _steps_below(distances: np.ndarray, tol: float) -> int:
@@ -119,12 +119,24 @@ def run(config: Config) -> Result:
     x32, y32 = (jnp.asarray(a, jnp.float32) for a in (x_std, y))
     d32, _, _ = _descend(x32, y32, min(steps, 2000), k_init)
 
-    metrics = {"steps": steps, "n": N, "features": len(MEANS), "noise": NOISE, "tolerance": TOLERANCE,
-               "closed_forms_max_prediction_gap": same_fit, "float32_standardised_final_distance": float(d32[-1]),
-               "float32_standardised_min_distance": float(d32.min()), **{f"{k}": v for k, v in rows.items()},
-               "distance_curves": {k: v[:: max(1, steps // 2000)] for k, v in curves.items()}}
-    lines = [(f"linear model, {N} examples, {len(MEANS)} features (scales {', '.join(map(str, SCALES))}), noise {NOISE}, "
-             f"float64; gradient descent at lr = 1/lambda_max of the MSE Hessian, {steps} steps, vs fnn.linear.least_squares")]
+    metrics = {
+        "steps": steps,
+        "n": N,
+        "features": len(MEANS),
+        "noise": NOISE,
+        "tolerance": TOLERANCE,
+        "closed_forms_max_prediction_gap": same_fit,
+        "float32_standardised_final_distance": float(d32[-1]),
+        "float32_standardised_min_distance": float(d32.min()),
+        **{f"{k}": v for k, v in rows.items()},
+        "distance_curves": {k: v[:: max(1, steps // 2000)] for k, v in curves.items()},
+    }
+    lines = [
+        (
+            f"linear model, {N} examples, {len(MEANS)} features (scales {', '.join(map(str, SCALES))}), noise {NOISE}, "
+            f"float64; gradient descent at lr = 1/lambda_max of the MSE Hessian, {steps} steps, vs fnn.linear.least_squares"
+        )
+    ]
     for label, r in rows.items():
         reached = r["steps_to_tolerance"]
         lines.append(
@@ -136,10 +148,14 @@ def run(config: Config) -> Result:
         )
     raw, std = rows["raw"], rows["standardised"]
     if raw["steps_to_tolerance"] > 0 and std["steps_to_tolerance"] > 0:
-        lines.append(f"standardising: {raw['steps_to_tolerance'] / std['steps_to_tolerance']:.0f}x fewer steps "
-                     f"(condition number {raw['condition_number']:.0f} -> {std['condition_number']:.2f})")
-    lines.append(f"both closed forms predict the same (max gap {same_fit:.1e}); float32, standardised: distance floors at "
-                 f"{float(d32.min()):.1e} (final {float(d32[-1]):.1e})")
+        lines.append(
+            f"standardising: {raw['steps_to_tolerance'] / std['steps_to_tolerance']:.0f}x fewer steps "
+            f"(condition number {raw['condition_number']:.0f} -> {std['condition_number']:.2f})"
+        )
+    lines.append(
+        f"both closed forms predict the same (max gap {same_fit:.1e}); float32, standardised: distance floors at "
+        f"{float(d32.min()):.1e} (final {float(d32[-1]):.1e})"
+    )
     return Result(metrics=metrics, figure=_figure(curves, rows, d32), summary="\n".join(lines))
 
 
@@ -153,8 +169,14 @@ def _figure(curves, rows, d32):
         t = np.arange(len(d))
         for ax in (ax_all, ax_std):
             ax.semilogy(t, d, color=f"C{i}", label=f"{label} (condition {r['condition_number']:.3g})")
-            ax.semilogy(t, d[0] * r["theory_rate"] ** t, color=f"C{i}", ls="--", lw=0.8,
-                        label=f"{label}: d0 (1 - lr lambda_min)^t")
+            ax.semilogy(
+                t,
+                d[0] * r["theory_rate"] ** t,
+                color=f"C{i}",
+                ls="--",
+                lw=0.8,
+                label=f"{label}: d0 (1 - lr lambda_min)^t",
+            )
     ax_std.semilogy(np.arange(len(d32)), d32, color="C2", label="standardised, float32")
     for ax in (ax_all, ax_std):
         ax.axhline(TOLERANCE, color="gray", lw=0.6, ls=":")
@@ -162,6 +184,10 @@ def _figure(curves, rows, d32):
         ax.set(xlabel="step", ylabel="||theta_t - theta_least_squares||", ylim=(1e-16, top))
         ax.legend(fontsize="x-small")
     ax_all.set(title="distance to the closed form")
-    std_steps = max(10, 3 * rows["standardised"]["steps_to_tolerance"]) if rows["standardised"]["steps_to_tolerance"] > 0 else 200
+    std_steps = (
+        max(10, 3 * rows["standardised"]["steps_to_tolerance"])
+        if rows["standardised"]["steps_to_tolerance"] > 0
+        else 200
+    )
     ax_std.set(title="the first steps", xlim=(0, std_steps))
     return fig

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import digits
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import descent, optimizers
 
 CLAIM = "Seven optimizers, each at a rate picked by a vmapped sweep, compared over seeds: momentum and Nesterov converge several times faster than SGD on an ill-conditioned quadratic and on Rosenbrock, where constant-rate RMSprop and Adadelta stall; on the digits MLP the adaptive methods reach a low training loss first."
@@ -58,6 +58,7 @@ def _rosenbrock(x):
 
 def _descent_curves(fun, name: str, steps: int):
     """``(rates [R], starts [S, d]) -> losses [R, S, T]``, one compiled call."""
+
     def one(lr, x0):
         return descent.minimize(fun, x0, optimizers.get(name, learning_rate=lr), steps)[1]
 
@@ -116,12 +117,15 @@ def run(config: Config) -> Result:
         results[problem] = {}
         both = jnp.concatenate([starts(problem, k_tune, n_tune), starts(problem, k_eval, n_eval)])
         for name in OPTIMIZERS:
-            curves = np.asarray(_descent_curves(fun, name, descent_steps[problem])(jnp.asarray(descent_rates, jnp.float32), both))
+            curves = np.asarray(
+                _descent_curves(fun, name, descent_steps[problem])(jnp.asarray(descent_rates, jnp.float32), both)
+            )
             score = _descent_score(curves[:, :n_tune])
             lr, at_edge = _best(descent_rates, score)
             final = curves[list(descent_rates).index(lr), n_tune:]
-            results[problem][name] = _record(lr, at_edge, descent_rates, score, final, final[:, -1],
-                                             _steps_to(final, THRESHOLDS[problem]))
+            results[problem][name] = _record(
+                lr, at_edge, descent_rates, score, final, final[:, -1], _steps_to(final, THRESHOLDS[problem])
+            )
 
     # (c) the digits MLP: the score is the final validation loss.
     sets = digits.splits(k_data)
@@ -133,12 +137,20 @@ def run(config: Config) -> Result:
         val = np.asarray(history.val_loss[..., -1])
         score = np.where((np.asarray(history.nonfinite_epoch) >= 0) | ~np.isfinite(val), np.inf, val).mean(axis=1)
         lr, at_edge = _best(mlp_rates, score)
-        history, (test_loss, test_acc) = jax.tree.map(lambda a: np.asarray(a)[0], runs(jnp.asarray([lr], jnp.float32), eval_keys))
+        history, (test_loss, test_acc) = jax.tree.map(
+            lambda a: np.asarray(a)[0], runs(jnp.asarray([lr], jnp.float32), eval_keys)
+        )
         train_loss = history.train_loss
         steps = _steps_to(train_loss, THRESHOLDS["digits_mlp"])
-        record = _record(lr, at_edge, mlp_rates, score, train_loss, train_loss[:, -1], np.where(steps >= 0, steps + 1, -1))
-        record.update(test_accuracy=test_acc, test_loss=test_loss, test_accuracy_median=float(np.median(test_acc)),
-                      num_nonfinite=int((np.asarray(history.nonfinite_epoch) >= 0).sum()))
+        record = _record(
+            lr, at_edge, mlp_rates, score, train_loss, train_loss[:, -1], np.where(steps >= 0, steps + 1, -1)
+        )
+        record.update(
+            test_accuracy=test_acc,
+            test_loss=test_loss,
+            test_accuracy_median=float(np.median(test_acc)),
+            num_nonfinite=int((np.asarray(history.nonfinite_epoch) >= 0).sum()),
+        )
         results["digits_mlp"][name] = record
 
     summary = _summary(results, descent_steps, mlp_epochs, n_tune, n_eval, mlp_seeds)
@@ -151,7 +163,9 @@ def run(config: Config) -> Result:
         "num_eval_starts": n_eval,
         "mlp_tuning_seeds": mlp_seeds[0],
         "mlp_eval_seeds": mlp_seeds[1],
-        "results": {p: {n: {k: v for k, v in r.items() if k != "curves"} for n, r in rs.items()} for p, rs in results.items()},
+        "results": {
+            p: {n: {k: v for k, v in r.items() if k != "curves"} for n, r in rs.items()} for p, rs in results.items()
+        },
     }
     return Result(metrics=metrics, figure=_figure(results), summary=summary)
 
@@ -179,8 +193,12 @@ def _summary(results, descent_steps, mlp_epochs, n_tune, n_eval, mlp_seeds) -> s
         "rosenbrock": f"(b) Rosenbrock from (-1.2, 1) + N(0, 0.1^2), {descent_steps['rosenbrock']} steps",
         "digits_mlp": f"(c) digits MLP, {mlp_epochs} epochs, batch {digits.BATCH_SIZE} (loss = training loss)",
     }
-    lines = [(f"rates picked on {n_tune} tuning starts ({mlp_seeds[0]} seeds for the MLP); "
-             f"reported on {n_eval} fresh starts ({mlp_seeds[1]} seeds): median [min, max]")]
+    lines = [
+        (
+            f"rates picked on {n_tune} tuning starts ({mlp_seeds[0]} seeds for the MLP); "
+            f"reported on {n_eval} fresh starts ({mlp_seeds[1]} seeds): median [min, max]"
+        )
+    ]
     for problem, rs in results.items():
         unit = "epochs" if problem == "digits_mlp" else "steps"
         lines.append(f"{titles[problem]}; {unit} to loss < {THRESHOLDS[problem]:g}:")
@@ -190,8 +208,10 @@ def _summary(results, descent_steps, mlp_epochs, n_tune, n_eval, mlp_seeds) -> s
             reach = "never" if not np.isfinite(median) else f"{median:.0f}"
             if 0 < r["fraction_reaching_threshold"] < 1:
                 reach += f" ({r['fraction_reaching_threshold']:.0%} reach it)"
-            line = (f"  {name:<9} lr {r['learning_rate']:<8.3g}{'*' if r['rate_at_grid_edge'] else ' '} "
-                    f"final {np.median(final):.2e} [{final.min():.1e}, {final.max():.1e}]  {unit} {reach}")
+            line = (
+                f"  {name:<9} lr {r['learning_rate']:<8.3g}{'*' if r['rate_at_grid_edge'] else ' '} "
+                f"final {np.median(final):.2e} [{final.min():.1e}, {final.max():.1e}]  {unit} {reach}"
+            )
             if "test_accuracy" in r:
                 acc = r["test_accuracy"]
                 line += f"  test acc {np.median(acc):.2%} [{acc.min():.2%}, {acc.max():.2%}]"
@@ -208,7 +228,11 @@ def _figure(results):
     fig = Figure(figsize=(15, 8), layout="constrained")
     axes = fig.subplots(2, 3)
     colors = dict(zip(OPTIMIZERS, [f"C{i}" for i in range(len(OPTIMIZERS))]))
-    titles = {"quadratic": "(a) quadratic, condition 100", "rosenbrock": "(b) Rosenbrock", "digits_mlp": "(c) digits MLP"}
+    titles = {
+        "quadratic": "(a) quadratic, condition 100",
+        "rosenbrock": "(b) Rosenbrock",
+        "digits_mlp": "(c) digits MLP",
+    }
     for col, (problem, rs) in enumerate(results.items()):
         ax, ax_sweep = axes[0, col], axes[1, col]
         for name, r in rs.items():
@@ -219,8 +243,13 @@ def _figure(results):
             ax_sweep.plot(r["sweep_rates"], r["sweep_score"], "o-", color=colors[name], ms=3, label=name)
             ax_sweep.axvline(r["learning_rate"], color=colors[name], lw=0.6, ls=":")
         unit = "epoch" if problem == "digits_mlp" else "step"
-        ax.set(xscale="log", yscale="log", title=f"{titles[problem]}: median, range over seeds",
-               xlabel=unit, ylabel="training loss" if problem == "digits_mlp" else "f(x)")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            title=f"{titles[problem]}: median, range over seeds",
+            xlabel=unit,
+            ylabel="training loss" if problem == "digits_mlp" else "f(x)",
+        )
         ax.axhline(THRESHOLDS[problem], color="gray", lw=0.6, ls="--")
         if problem != "digits_mlp":
             ax.set_ylim(bottom=FLOOR)  # float32 runs that hit exactly 0 drop off the plot below it

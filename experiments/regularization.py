@@ -37,9 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import MLP, data, ensemble, train
-from fnn.early_stopping import EarlyStopping
+from fnn.train.early_stopping import EarlyStopping
 
 CLAIM = "On 180 training digits an unregularised 64-256-256-10 MLP overfits; penalties, dropout, batch norm, mixup, early stopping and ensembles each change its test error, measured against the same seeds."
 
@@ -116,19 +116,35 @@ def run(config: Config) -> Result:
     for name, values in GRIDS.items():
         errors = sweep(plain, {"learning_rate": [LEARNING_RATE] * len(values), name: list(values)})
         best = _select(errors)
-        record(LABELS.get(name, name), errors[best], chosen=values[best], grid=list(values),
-               grid_val_error=errors[:, :, 1].mean(axis=1).tolist())
+        record(
+            LABELS.get(name, name),
+            errors[best],
+            chosen=values[best],
+            grid=list(values),
+            grid_val_error=errors[:, :, 1].mean(axis=1).tolist(),
+        )
 
     dropout = [sweep(_trainer(epochs, dropout=rate), {"learning_rate": [LEARNING_RATE]})[0] for rate in DROPOUT_RATES]
     stacked = np.stack(dropout)
     best = _select(stacked)
-    record("dropout", stacked[best], chosen=DROPOUT_RATES[best], grid=list(DROPOUT_RATES),
-           grid_val_error=stacked[:, :, 1].mean(axis=1).tolist())
+    record(
+        "dropout",
+        stacked[best],
+        chosen=DROPOUT_RATES[best],
+        grid=list(DROPOUT_RATES),
+        grid_val_error=stacked[:, :, 1].mean(axis=1).tolist(),
+    )
 
     record("batch_norm", sweep(_trainer(epochs, batch_norm=True), {"learning_rate": [LEARNING_RATE]})[0])
 
-    stopping = train.Trainer(MLP(SIZES), "cross_entropy", "adam", epochs=epochs, batch_size=BATCH_SIZE,
-                             early_stopping=EarlyStopping(patience=PATIENCE))
+    stopping = train.Trainer(
+        MLP(SIZES),
+        "cross_entropy",
+        "adam",
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+        early_stopping=EarlyStopping(patience=PATIENCE),
+    )
     stop_errors, stop_epochs = sweep(stopping, {"learning_rate": [LEARNING_RATE]}, stop_epochs=True)
     record("early_stopping", stop_errors[0], chosen=PATIENCE, stop_epochs=stop_epochs[0].tolist())
 
@@ -146,9 +162,13 @@ def run(config: Config) -> Result:
         top = np.asarray(pred.disagreement) >= np.quantile(np.asarray(pred.disagreement), 0.9)
         uncertain.append(float(wrong[top].mean()))
         confident.append(float(wrong[~top].mean()))
-    record("ensemble", np.asarray(ens_errors), chosen=MEMBERS,
-           test_error_most_disagreement_decile=float(np.mean(uncertain)),
-           test_error_other_nine_deciles=float(np.mean(confident)))
+    record(
+        "ensemble",
+        np.asarray(ens_errors),
+        chosen=MEMBERS,
+        test_error_most_disagreement_decile=float(np.mean(uncertain)),
+        test_error_other_nine_deciles=float(np.mean(confident)),
+    )
 
     names = list(results)
     fig = Figure(figsize=(9, 4))
@@ -162,13 +182,23 @@ def run(config: Config) -> Result:
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
 
-    lines = [f"{n:15s} test error {results[n]['test_error_mean']:.2%} ± {results[n]['test_error_std']:.2%}"
-             f"  (train {results[n]['train_error_mean']:.2%}"
-             + (f", chosen {results[n]['chosen']}" if results[n]["chosen"] is not None else "") + ")"
-             for n in names]
+    lines = [
+        f"{n:15s} test error {results[n]['test_error_mean']:.2%} ± {results[n]['test_error_std']:.2%}"
+        f"  (train {results[n]['train_error_mean']:.2%}"
+        + (f", chosen {results[n]['chosen']}" if results[n]["chosen"] is not None else "")
+        + ")"
+        for n in names
+    ]
     ens = results["ensemble"]
-    lines.append(f"ensemble disagreement as uncertainty: test error {ens['test_error_most_disagreement_decile']:.1%} on the "
-                 f"10% of digits with the highest mutual information, {ens['test_error_other_nine_deciles']:.2%} on the rest")
-    metrics = {"epochs": epochs, "seeds": seeds, "train_size": len(train_set[0]), "test_size": len(test_set[0]),
-               "methods": results}
+    lines.append(
+        f"ensemble disagreement as uncertainty: test error {ens['test_error_most_disagreement_decile']:.1%} on the "
+        f"10% of digits with the highest mutual information, {ens['test_error_other_nine_deciles']:.2%} on the rest"
+    )
+    metrics = {
+        "epochs": epochs,
+        "seeds": seeds,
+        "train_size": len(train_set[0]),
+        "test_size": len(test_set[0]),
+        "methods": results,
+    }
     return Result(metrics=metrics, summary="\n".join(lines), figure=fig)

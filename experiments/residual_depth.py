@@ -46,9 +46,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import digits
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import train
-from fnn.residual import ResidualMLP, plain_counterpart, plain_params
+from fnn.models.residual import ResidualMLP, plain_counterpart, plain_params
 
 CLAIM = "Plain ReLU MLPs trained by SGD get harder to train as depth grows (at 17 and 33 hidden layers their best training loss on the digits is tens to hundreds of times that at 3 to 9), while residual MLPs of the same depth and width reach the same low training loss at every depth up to 33 hidden layers."
 
@@ -71,7 +71,10 @@ def _initial_params(blocks: int, keys: jax.Array) -> dict[str, object]:
     comparison.
     """
     unscaled, residual = (_residual(blocks, scale) for scale in (1.0, None))
-    draw = {name: jax.vmap(lambda k, m=m: m.init(k)[0])(keys) for name, m in (("residual_unscaled", unscaled), ("residual", residual))}
+    draw = {
+        name: jax.vmap(lambda k, m=m: m.init(k)[0])(keys)
+        for name, m in (("residual_unscaled", unscaled), ("residual", residual))
+    }
     return {"plain": plain_params(draw["residual_unscaled"]), **draw}
 
 
@@ -83,8 +86,9 @@ def _models(blocks: int) -> dict[str, object]:
 def _sweep(model, epochs: int, sets):
     """``(rates [R], params [S, ...], keys [S]) -> (history, final train (loss, acc), test (loss, acc))``,
     every leaf ``[R, S, ...]``; ``keys`` set each run's shuffling."""
-    trainer = train.Trainer(model, "cross_entropy", optimizer="sgd", epochs=epochs, batch_size=BATCH_SIZE,
-                            gradient="backprop")
+    trainer = train.Trainer(
+        model, "cross_entropy", optimizer="sgd", epochs=epochs, batch_size=BATCH_SIZE, gradient="backprop"
+    )
     train_set, _, test_set = sets
 
     def one(lr, params, key):
@@ -145,7 +149,8 @@ def run(config: Config) -> Result:
     keys = jax.random.split(jax.random.fold_in(key, 1), num_inits)
     hidden = [2 * d + 1 for d in block_counts]
     sweeps, norms = jax.tree.map(
-        np.asarray, _measure(block_counts, epochs, sets, num_seeds)(jnp.asarray(rates, jnp.float32), keys))
+        np.asarray, _measure(block_counts, epochs, sets, num_seeds)(jnp.asarray(rates, jnp.float32), keys)
+    )
 
     runs: dict[str, list[dict]] = {f: [] for f in FAMILIES}
     grad_norms = {f: [norms[f"{f}/{b}"] for b in block_counts] for f in (*FAMILIES, "residual_unscaled")}
@@ -155,27 +160,35 @@ def run(config: Config) -> Result:
             failed = (history.nonfinite_epoch >= 0) | ~np.isfinite(final_loss)  # [rates, seeds]
             score = np.median(np.where(failed, np.inf, final_loss), axis=1)
             best = int(np.argmin(score))
-            runs[family].append({
-                "blocks": blocks,
-                "hidden_layers": 2 * blocks + 1,
-                "learning_rate": float(rates[best]),
-                "rate_at_grid_edge": best in (0, len(rates) - 1),
-                "final_train_loss": final_loss[best],
-                "final_train_accuracy": final_acc[best],
-                "test_accuracy": test_acc[best],
-                "test_loss": test_loss[best],
-                "median_final_train_loss_per_rate": score,
-                "failed_runs_per_rate": failed.sum(axis=1),
-                "train_loss_curve_median": np.median(history.train_loss[best], axis=0),
-            })
+            runs[family].append(
+                {
+                    "blocks": blocks,
+                    "hidden_layers": 2 * blocks + 1,
+                    "learning_rate": float(rates[best]),
+                    "rate_at_grid_edge": best in (0, len(rates) - 1),
+                    "final_train_loss": final_loss[best],
+                    "final_train_accuracy": final_acc[best],
+                    "test_accuracy": test_acc[best],
+                    "test_loss": test_loss[best],
+                    "median_final_train_loss_per_rate": score,
+                    "failed_runs_per_rate": failed.sum(axis=1),
+                    "train_loss_curve_median": np.median(history.train_loss[best], axis=0),
+                }
+            )
 
     loss = {f: np.array([np.median(r["final_train_loss"]) for r in runs[f]]) for f in FAMILIES}
     acc = {f: np.array([np.mean(r["test_accuracy"]) for r in runs[f]]) for f in FAMILIES}
     gnorm = {f: np.median(np.stack(v), axis=1) for f, v in grad_norms.items()}
     metrics = {
-        "width": WIDTH, "batch_size": BATCH_SIZE, "epochs": epochs, "optimizer": "sgd",
-        "learning_rates": rates, "num_seeds": num_seeds, "num_inits_for_gradient_norm": num_inits,
-        "blocks": list(block_counts), "hidden_layers": hidden,
+        "width": WIDTH,
+        "batch_size": BATCH_SIZE,
+        "epochs": epochs,
+        "optimizer": "sgd",
+        "learning_rates": rates,
+        "num_seeds": num_seeds,
+        "num_inits_for_gradient_norm": num_inits,
+        "blocks": list(block_counts),
+        "hidden_layers": hidden,
         "split_sizes": [int(s.x.shape[0]) for s in sets],
         **{f"{f}_median_final_train_loss": loss[f] for f in FAMILIES},
         **{f"{f}_mean_test_accuracy": acc[f] for f in FAMILIES},
@@ -185,9 +198,11 @@ def run(config: Config) -> Result:
     }
 
     lines = [
-        (f"digits {'/'.join(str(s) for s in metrics['split_sizes'])} (train/val/test); ReLU, width {WIDTH}, He init; SGD batch "
-         f"{BATCH_SIZE}, {epochs} epochs; rate per family and depth from {len(rates)} rates x {num_seeds} seeds "
-         f"(vmapped); residual blocks pre-activation, last layer x 1/sqrt(blocks); paired initialisations"),
+        (
+            f"digits {'/'.join(str(s) for s in metrics['split_sizes'])} (train/val/test); ReLU, width {WIDTH}, He init; SGD batch "
+            f"{BATCH_SIZE}, {epochs} epochs; rate per family and depth from {len(rates)} rates x {num_seeds} seeds "
+            f"(vmapped); residual blocks pre-activation, last layer x 1/sqrt(blocks); paired initialisations"
+        ),
         "hidden layers | plain: rate, final train loss (median [min, max]), test acc | residual: same",
     ]
     for i, h in enumerate(hidden):
@@ -196,18 +211,32 @@ def run(config: Config) -> Result:
             r = runs[f][i]
             fl = r["final_train_loss"]
             edge = "*" if r["rate_at_grid_edge"] else ""
-            cells.append(f"lr {r['learning_rate']:.3g}{edge}, {np.median(fl):.3g} [{fl.min():.3g}, {fl.max():.3g}], "
-                         f"{np.mean(r['test_accuracy']):.1%}")
+            cells.append(
+                f"lr {r['learning_rate']:.3g}{edge}, {np.median(fl):.3g} [{fl.min():.3g}, {fl.max():.3g}], "
+                f"{np.mean(r['test_accuracy']):.1%}"
+            )
         lines.append(f"{h:>13} | " + " | ".join(cells))
     lines.append("(* = rate at the edge of the grid)")
     lines.append(
         "first-layer gradient norm at init, median over %d inits, %d -> %d hidden layers: plain %.3g -> %.3g, "
         "residual %.3g -> %.3g, residual with unscaled blocks %.3g -> %.3g"
-        % (num_inits, hidden[0], hidden[-1], gnorm["plain"][0], gnorm["plain"][-1], gnorm["residual"][0],
-           gnorm["residual"][-1], gnorm["residual_unscaled"][0], gnorm["residual_unscaled"][-1]))
+        % (
+            num_inits,
+            hidden[0],
+            hidden[-1],
+            gnorm["plain"][0],
+            gnorm["plain"][-1],
+            gnorm["residual"][0],
+            gnorm["residual"][-1],
+            gnorm["residual_unscaled"][0],
+            gnorm["residual_unscaled"][-1],
+        )
+    )
     spread = {f: np.log10(np.quantile(v[-1], 0.9) / np.quantile(v[-1], 0.1)) for f, v in grad_norms.items()}
-    lines.append(f"at {hidden[-1]} hidden layers the 10-90% range of that norm spans {spread['plain']:.2f} decades "
-                 f"for plain, {spread['residual']:.2f} for residual")
+    lines.append(
+        f"at {hidden[-1]} hidden layers the 10-90% range of that norm spans {spread['plain']:.2f} decades "
+        f"for plain, {spread['residual']:.2f} for residual"
+    )
     best_plain = int(np.argmin(loss["plain"]))
     verdict = (
         f"plain: best final training loss {loss['plain'][best_plain]:.3g} at {hidden[best_plain]} hidden layers, "
@@ -229,44 +258,82 @@ def _figure(runs, grad_norms, hidden, rates):
     for f in FAMILIES:
         for i, r in enumerate(runs[f]):
             curve = r["train_loss_curve_median"]
-            ax_curve.semilogy(np.arange(1, len(curve) + 1), curve, color=colours[i], ls=styles[f]["ls"],
-                              label=f"{f}, {hidden[i]} hidden (lr {r['learning_rate']:.2g})")
+            ax_curve.semilogy(
+                np.arange(1, len(curve) + 1),
+                curve,
+                color=colours[i],
+                ls=styles[f]["ls"],
+                label=f"{f}, {hidden[i]} hidden (lr {r['learning_rate']:.2g})",
+            )
         for i, r in enumerate(runs[f]):
-            ax_loss.scatter(np.full(r["final_train_loss"].shape, hidden[i]), r["final_train_loss"], s=12,
-                            color="C0" if f == "plain" else "C1", alpha=0.5)
-            ax_acc.scatter(np.full(r["test_accuracy"].shape, hidden[i]), r["test_accuracy"], s=12,
-                           color="C0" if f == "plain" else "C1", alpha=0.5)
+            ax_loss.scatter(
+                np.full(r["final_train_loss"].shape, hidden[i]),
+                r["final_train_loss"],
+                s=12,
+                color="C0" if f == "plain" else "C1",
+                alpha=0.5,
+            )
+            ax_acc.scatter(
+                np.full(r["test_accuracy"].shape, hidden[i]),
+                r["test_accuracy"],
+                s=12,
+                color="C0" if f == "plain" else "C1",
+                alpha=0.5,
+            )
         colour = "C0" if f == "plain" else "C1"
         ax_loss.plot(hidden, [np.median(r["final_train_loss"]) for r in runs[f]], color=colour, label=f, **styles[f])
         ax_acc.plot(hidden, [np.mean(r["test_accuracy"]) for r in runs[f]], color=colour, label=f, **styles[f])
-    ax_curve.set(title="training loss at each depth's best rate (median over seeds)", xlabel="epoch",
-                 ylabel="cross-entropy (mean over the epoch's batches)")
+    ax_curve.set(
+        title="training loss at each depth's best rate (median over seeds)",
+        xlabel="epoch",
+        ylabel="cross-entropy (mean over the epoch's batches)",
+    )
     ax_curve.legend(fontsize="xx-small", ncol=2)
-    ax_loss.set(yscale="log", xscale="log", title="final training loss (dots: seeds; line: median)",
-                xlabel="hidden layers", ylabel="cross-entropy on the training set")
+    ax_loss.set(
+        yscale="log",
+        xscale="log",
+        title="final training loss (dots: seeds; line: median)",
+        xlabel="hidden layers",
+        ylabel="cross-entropy on the training set",
+    )
     ax_acc.set(xscale="log", title="test accuracy (dots: seeds; line: mean)", xlabel="hidden layers", ylabel="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.set_xticks(hidden, [str(h) for h in hidden])
         ax.minorticks_off()
         ax.legend(fontsize="small")
 
-    labels = {"plain": "plain", "residual": "residual (blocks x 1/sqrt(D))", "residual_unscaled": "residual, unscaled blocks"}
+    labels = {
+        "plain": "plain",
+        "residual": "residual (blocks x 1/sqrt(D))",
+        "residual_unscaled": "residual, unscaled blocks",
+    }
     for j, (f, norms) in enumerate(grad_norms.items()):
         norms = np.stack(norms)
-        ax_grad.fill_between(hidden, np.quantile(norms, 0.1, axis=1), np.quantile(norms, 0.9, axis=1),
-                             color=f"C{j}", alpha=0.2)
+        ax_grad.fill_between(
+            hidden, np.quantile(norms, 0.1, axis=1), np.quantile(norms, 0.9, axis=1), color=f"C{j}", alpha=0.2
+        )
         ax_grad.plot(hidden, np.median(norms, axis=1), color=f"C{j}", marker="o", label=labels[f])
-    ax_grad.set(yscale="log", xscale="log", title="first-layer gradient norm at init (median, 10-90%)",
-                xlabel="hidden layers", ylabel="|dL/dW_1|")
+    ax_grad.set(
+        yscale="log",
+        xscale="log",
+        title="first-layer gradient norm at init (median, 10-90%)",
+        xlabel="hidden layers",
+        ylabel="|dL/dW_1|",
+    )
     ax_grad.set_xticks(hidden, [str(h) for h in hidden])
     ax_grad.minorticks_off()
     ax_grad.legend(fontsize="small")
 
     for ax, f in ((ax_lr_plain, "plain"), (ax_lr_res, "residual")):
         for i, r in enumerate(runs[f]):
-            score = np.where(np.isfinite(r["median_final_train_loss_per_rate"]), r["median_final_train_loss_per_rate"], np.nan)
+            score = np.where(
+                np.isfinite(r["median_final_train_loss_per_rate"]), r["median_final_train_loss_per_rate"], np.nan
+            )
             ax.loglog(rates, score, color=colours[i], marker="o", label=f"{hidden[i]} hidden")
-        ax.set(title=f"{f}: final training loss by rate (median)", xlabel="learning rate (gaps: diverged)",
-               ylabel="cross-entropy on the training set")
+        ax.set(
+            title=f"{f}: final training loss by rate (median)",
+            xlabel="learning rate (gaps: diverged)",
+            ylabel="cross-entropy on the training set",
+        )
         ax.legend(fontsize="small")
     return fig

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import approximation as approx
 
 CLAIM = "A 2-2-1 ridge is not localised but a 2-4-1-1 tower is; n x n telescoped towers approximate a 2-D function with sup error O(1/n), while plain towers fail at the cell corners."
@@ -53,8 +53,10 @@ def target(x1, x2):
 @functools.partial(jax.jit, static_argnums=0)
 def _errors(n: int):
     """(sup, mean) absolute error of each form with n x n cells, on a grid through every cell corner."""
-    return {form: approx.grid_errors(approx.tower_network(target, BOX, n, form=form), target, BOX, 8 * n + 1)
-            for form in FORMS}
+    return {
+        form: approx.grid_errors(approx.tower_network(target, BOX, n, form=form), target, BOX, 8 * n + 1)
+        for form in FORMS
+    }
 
 
 @jax.jit
@@ -102,13 +104,25 @@ def run(config: Config) -> Result:
         sup = np.array([errors[n][form][0] for n in ns])
         mean = np.array([errors[n][form][1] for n in ns])
         rows[form] = {
-            "n": ns_arr, "hidden_units": [2 * n + (2 if form == "towers" else 0) + n * n for n in ns],
-            "sup_error": sup, "mean_error": mean,
+            "n": ns_arr,
+            "hidden_units": [2 * n + (2 if form == "towers" else 0) + n * n for n in ns],
+            "sup_error": sup,
+            "mean_error": mean,
             "sup_slope": float(approx.fit_rate(ns_arr[fit], sup[fit])),
             "mean_slope": float(approx.fit_rate(ns_arr[fit], mean[fit])),
         }
-    metrics = {"box": list(BOX), "height": HEIGHT, "w": W, "w_and": W_AND, "margin": MARGIN, "extent": EXTENT,
-               "ridge": local["ridge"], "tower": local["tower"], "ns": list(ns), **rows}
+    metrics = {
+        "box": list(BOX),
+        "height": HEIGHT,
+        "w": W,
+        "w_and": W_AND,
+        "margin": MARGIN,
+        "extent": EXTENT,
+        "ridge": local["ridge"],
+        "tower": local["tower"],
+        "ns": list(ns),
+        **rows,
+    }
     t, p = rows["telescoped"], rows["towers"]
     lines = [
         f"ridge (2-2-1): {local['ridge']['centre']:.4f} at the centre, leakage {local['ridge']['leakage']:.4f} at distance "
@@ -137,7 +151,9 @@ def _figure(images, rows, local):
         ax.set(title=title, xlabel="x1", ylabel="x2")
 
     for ax, name in zip(axes[0, :2], ("ridge", "tower"), strict=True):
-        show(ax, images[name], view, f"{name}: leakage {local[name]['leakage']:.2g}", vmin=0, vmax=HEIGHT, cmap="viridis")
+        show(
+            ax, images[name], view, f"{name}: leakage {local[name]['leakage']:.2g}", vmin=0, vmax=HEIGHT, cmap="viridis"
+        )
         ax.add_patch(_square())
     lo, hi = float(images["f"].min()), float(images["f"].max())
     show(axes[0, 2], images["f"], unit, "f = sin 3x1 cos 3x2 + x1/2", vmin=lo, vmax=hi, cmap="coolwarm")
@@ -145,7 +161,15 @@ def _figure(images, rows, local):
     show(axes[1, 0], images["telescoped"], unit, f"telescoped towers, n = {SHOW_N}", vmin=lo, vmax=hi, cmap="coolwarm")
     top = float(np.abs(images["towers"] - images["f"]).max())
     for ax, form in zip(axes[1, 1:3], FORMS, strict=True):
-        show(ax, np.abs(images[form] - images["f"]), unit, f"|error|, {form}, n = {SHOW_N}", vmin=0, vmax=top, cmap="magma")
+        show(
+            ax,
+            np.abs(images[form] - images["f"]),
+            unit,
+            f"|error|, {form}, n = {SHOW_N}",
+            vmin=0,
+            vmax=top,
+            cmap="magma",
+        )
     ax = axes[1, 3]
     for i, form in enumerate(FORMS):
         r = rows[form]

@@ -44,10 +44,10 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linprog
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import bias_variance as bv
 from fnn import data, linear, schedules
-from fnn.mlp import MLP
+from fnn.models import MLP
 from fnn.train import Trainer
 
 CLAIM = "With gross outliers in the targets, a linear model trained on L1 loss keeps its parameter error near the clean level up to 30% contamination while the MSE fit's error grows several-fold; neither is robust to leverage points in x."
@@ -88,8 +88,16 @@ def run(config: Config) -> Result:
         dtype = jnp.float64
         sets = []
         for i, fraction in enumerate(fractions):
-            generator = functools.partial(data.regression_with_outliers, n=N, slope=SLOPE, intercept=INTERCEPT, noise=NOISE,
-                                          outlier_fraction=fraction, outlier_scale=SCALE, dtype=dtype)
+            generator = functools.partial(
+                data.regression_with_outliers,
+                n=N,
+                slope=SLOPE,
+                intercept=INTERCEPT,
+                noise=NOISE,
+                outlier_fraction=fraction,
+                outlier_scale=SCALE,
+                dtype=dtype,
+            )
             sets.append(bv.draw_training_sets(jax.random.fold_in(k_sets, i), generator, draws))
         # Leverage points: the clean draws with 10% of the points moved far out in x, onto another line.
         moved = int(round(LEVERAGE_FRACTION * N))
@@ -98,18 +106,30 @@ def run(config: Config) -> Result:
             sets.append((sets[0][0].at[:, :moved].set(far), sets[0][1].at[:, :moved].set(-SLOPE * far + INTERCEPT)))
         x = jnp.concatenate([s[0] for s in sets])
         y = jnp.concatenate([s[1] for s in sets])
-        clean_test = functools.partial(data.regression_with_outliers, n=T_TEST, slope=SLOPE, intercept=INTERCEPT,
-                                       noise=NOISE, outlier_fraction=0.0, dtype=dtype)
+        clean_test = functools.partial(
+            data.regression_with_outliers,
+            n=T_TEST,
+            slope=SLOPE,
+            intercept=INTERCEPT,
+            noise=NOISE,
+            outlier_fraction=0.0,
+            dtype=dtype,
+        )
         x_test, y_test = (a[0] for a in bv.draw_training_sets(k_test, clean_test, 1))
         keys = jax.random.split(k_init, x.shape[0])
         hyperparams = {"learning_rate": LEARNING_RATE}
         fits = {}
         for loss in ("mse", "l1"):
-            trainer = Trainer(MLP((1, 1)), loss=loss, optimizer="adam", epochs=epochs, schedule=schedules.classic_step_decay)
+            trainer = Trainer(
+                MLP((1, 1)), loss=loss, optimizer="adam", epochs=epochs, schedule=schedules.classic_step_decay
+            )
             ens = bv.fit_ensemble(trainer, keys, x, y, x_test, hyperparams)
             fits[loss] = (*_wb(ens.params), np.asarray(ens.predictions[..., 0]))
         closed = jax.vmap(linear.least_squares)(x, y)
-        fits["least squares"] = (*_wb(closed), np.asarray(jax.vmap(linear.apply, in_axes=(0, None))(closed, x_test)[..., 0]))
+        fits["least squares"] = (
+            *_wb(closed),
+            np.asarray(jax.vmap(linear.apply, in_axes=(0, None))(closed, x_test)[..., 0]),
+        )
     xn, yn, y_test = np.asarray(x[..., 0]), np.asarray(y[..., 0]), np.asarray(y_test[:, 0])
 
     # Convergence: MSE against the closed form, L1 against the exact LAD solution.
@@ -131,41 +151,67 @@ def run(config: Config) -> Result:
         test_mse = np.mean((predictions - y_test[None]) ** 2, axis=1).reshape(len(groups), draws)
         slope_error = np.abs(w - SLOPE).reshape(len(groups), draws)
         rows[loss] = {
-            g: {"parameter_error_mean": float(error[i].mean()), "parameter_error_std": float(error[i].std()),
-                "parameter_error_median": float(np.median(error[i])), "slope_error_mean": float(slope_error[i].mean()),
-                "test_mse_mean": float(test_mse[i].mean())}
+            g: {
+                "parameter_error_mean": float(error[i].mean()),
+                "parameter_error_std": float(error[i].std()),
+                "parameter_error_median": float(np.median(error[i])),
+                "slope_error_mean": float(slope_error[i].mean()),
+                "test_mse_mean": float(test_mse[i].mean()),
+            }
             for i, g in enumerate(groups)
         }
     clean, worst = groups[0], f"{fractions[-1]:g}"
     metrics = {
-        "n": N, "slope": SLOPE, "intercept": INTERCEPT, "noise_std": NOISE, "outlier_scale": SCALE,
-        "fractions": fractions, "draws": draws, "epochs": epochs, "learning_rate": LEARNING_RATE,
-        "leverage_fraction": LEVERAGE_FRACTION, "leverage_x": LEVERAGE_XS, "results": rows,
+        "n": N,
+        "slope": SLOPE,
+        "intercept": INTERCEPT,
+        "noise_std": NOISE,
+        "outlier_scale": SCALE,
+        "fractions": fractions,
+        "draws": draws,
+        "epochs": epochs,
+        "learning_rate": LEARNING_RATE,
+        "leverage_fraction": LEVERAGE_FRACTION,
+        "leverage_x": LEVERAGE_XS,
+        "results": rows,
         "mse_max_parameter_distance_to_closed_form": mse_to_closed_form,
-        "l1_max_relative_objective_gap_to_lad": l1_gap, "l1_max_parameter_distance_to_lad": l1_to_lad,
+        "l1_max_relative_objective_gap_to_lad": l1_gap,
+        "l1_max_parameter_distance_to_lad": l1_to_lad,
     }
-    lines = [f"line y = {SLOPE:g} x + {INTERCEPT:g}, N = {N}, noise {NOISE:g}, outliers displaced by +-{SCALE:g}(1 + U(0,1)); "
-             f"{draws} draws per fraction; full-batch Adam {LEARNING_RATE:g} with step decay, {epochs} steps; "
-             f"test MSE on clean data (floor {NOISE ** 2:.3g})"]
+    lines = [
+        f"line y = {SLOPE:g} x + {INTERCEPT:g}, N = {N}, noise {NOISE:g}, outliers displaced by +-{SCALE:g}(1 + U(0,1)); "
+        f"{draws} draws per fraction; full-batch Adam {LEARNING_RATE:g} with step decay, {epochs} steps; "
+        f"test MSE on clean data (floor {NOISE**2:.3g})"
+    ]
     lines.append("outliers   | parameter error (mean +- sd)         | test MSE")
     lines.append("           |  MSE fit          L1 fit           |  MSE     L1")
     for g in groups:
-        m, l = rows["mse"][g], rows["l1"][g]
+        m, l1 = rows["mse"][g], rows["l1"][g]
         label = f"{float(g):>5.0%}" if not g.startswith("leverage") else g.replace("leverage ", "lev. ")
-        lines.append(f"  {label:<8} | {m['parameter_error_mean']:.4f} +- {m['parameter_error_std']:.4f}  "
-                     f"{l['parameter_error_mean']:.4f} +- {l['parameter_error_std']:.4f} | {m['test_mse_mean']:.4f}  {l['test_mse_mean']:.4f}")
-    lines.append(f"from 0% to {fractions[-1]:.0%} outliers the MSE fit's parameter error grows "
-                 f"{rows['mse'][worst]['parameter_error_mean'] / rows['mse'][clean]['parameter_error_mean']:.1f}x, the L1 fit's "
-                 f"{rows['l1'][worst]['parameter_error_mean'] / rows['l1'][clean]['parameter_error_mean']:.2f}x")
+        lines.append(
+            f"  {label:<8} | {m['parameter_error_mean']:.4f} +- {m['parameter_error_std']:.4f}  "
+            f"{l1['parameter_error_mean']:.4f} +- {l1['parameter_error_std']:.4f} | {m['test_mse_mean']:.4f}  {l1['test_mse_mean']:.4f}"
+        )
+    lines.append(
+        f"from 0% to {fractions[-1]:.0%} outliers the MSE fit's parameter error grows "
+        f"{rows['mse'][worst]['parameter_error_mean'] / rows['mse'][clean]['parameter_error_mean']:.1f}x, the L1 fit's "
+        f"{rows['l1'][worst]['parameter_error_mean'] / rows['l1'][clean]['parameter_error_mean']:.2f}x"
+    )
     for at in LEVERAGE_XS:
         g = f"leverage x~{at:g}"
-        lines.append(f"leverage: {LEVERAGE_FRACTION:.0%} of the points moved to x ~ {at:g}, onto the line y = {-SLOPE:g} x + {INTERCEPT:g}: "
-                     f"slope error MSE {rows['mse'][g]['slope_error_mean']:.3f}, L1 {rows['l1'][g]['slope_error_mean']:.3f} "
-                     f"(clean: {rows['mse'][clean]['slope_error_mean']:.3f}, {rows['l1'][clean]['slope_error_mean']:.3f})")
-    lines.append("L1 is robust to outliers in y, not to leverage points in x: its line tilts once the far points' "
-                 "sum of |x| outweighs that of the rest")
-    lines.append(f"converged: MSE fits within {mse_to_closed_form:.1e} of the closed form; L1 objective within "
-                 f"{l1_gap:.1e} (relative) of the exact LAD optimum (parameters within {l1_to_lad:.1e}, the optimum being flat)")
+        lines.append(
+            f"leverage: {LEVERAGE_FRACTION:.0%} of the points moved to x ~ {at:g}, onto the line y = {-SLOPE:g} x + {INTERCEPT:g}: "
+            f"slope error MSE {rows['mse'][g]['slope_error_mean']:.3f}, L1 {rows['l1'][g]['slope_error_mean']:.3f} "
+            f"(clean: {rows['mse'][clean]['slope_error_mean']:.3f}, {rows['l1'][clean]['slope_error_mean']:.3f})"
+        )
+    lines.append(
+        "L1 is robust to outliers in y, not to leverage points in x: its line tilts once the far points' "
+        "sum of |x| outweighs that of the rest"
+    )
+    lines.append(
+        f"converged: MSE fits within {mse_to_closed_form:.1e} of the closed form; L1 objective within "
+        f"{l1_gap:.1e} (relative) of the exact LAD optimum (parameters within {l1_to_lad:.1e}, the optimum being flat)"
+    )
     shown_fraction = SHOWN_FRACTION if SHOWN_FRACTION in fractions else fractions[-1]
     shown = fractions.index(shown_fraction) * draws
     lever = (len(fractions) + len(LEVERAGE_XS) - 1) * draws
@@ -185,7 +231,9 @@ def _figure(xn, yn, fits, rows, fractions, groups, shown, shown_fraction, lever)
         grid = np.linspace(lo, hi, 2)
         ax.plot(grid, SLOPE * grid + INTERCEPT, color="k", lw=2, label="true line")
         for loss, (w, b, _) in fits.items():
-            ax.plot(grid, w[i] * grid + b[i], styles[loss], color=colors[loss], label=f"{loss} (w={w[i]:.2f}, b={b[i]:.2f})")
+            ax.plot(
+                grid, w[i] * grid + b[i], styles[loss], color=colors[loss], label=f"{loss} (w={w[i]:.2f}, b={b[i]:.2f})"
+            )
 
     outlier = np.abs(yn[shown] - SLOPE * xn[shown] - INTERCEPT) > SCALE / 2
     ax_line.scatter(xn[shown][~outlier], yn[shown][~outlier], s=8, color="gray", label="inliers")
@@ -200,8 +248,14 @@ def _figure(xn, yn, fits, rows, fractions, groups, shown, shown_fraction, lever)
         sd = np.array([rows[loss][g]["parameter_error_std"] for g in groups])
         size = 9 if loss == "least squares" else 4
         ax_err.errorbar(fractions, mean, sd, fmt="o" + styles[loss], color=colors[loss], ms=size, capsize=3, label=loss)
-        ax_mse.plot(fractions, [rows[loss][g]["test_mse_mean"] for g in groups], "o" + styles[loss], color=colors[loss],
-                    ms=size, label=loss)
+        ax_mse.plot(
+            fractions,
+            [rows[loss][g]["test_mse_mean"] for g in groups],
+            "o" + styles[loss],
+            color=colors[loss],
+            ms=size,
+            label=loss,
+        )
     ax_err.set(xlabel="outlier fraction", ylabel="||(w, b) - (w*, b*)||", title="parameter error (mean +- sd)")
     ax_err.legend(fontsize="x-small")
     ax_mse.axhline(NOISE**2, color="gray", ls="--", lw=0.8, label="noise floor")

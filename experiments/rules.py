@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import linear, perceptron, rules
 
 CLAIM = "The perceptron rule learns AND/OR/NAND within Novikoff's (R/gamma)^2 mistakes and cycles on XOR; the delta rule settles at least squares; Oja's rule finds the top principal component while Hebb's weights grow geometrically."
@@ -43,7 +43,9 @@ def _sweep(rule: str, x, ys, rates, keys, epochs: int):
     def one(y, lr, key):
         k_init, k_order = jax.random.split(key)
         w = 0.5 * jax.random.normal(k_init, (3,))
-        return rules.train(rule, {"w": w[:2], "b": w[2]}, x, y, learning_rate=lr, epochs=epochs, key=k_order, shuffle=True)
+        return rules.train(
+            rule, {"w": w[:2], "b": w[2]}, x, y, learning_rate=lr, epochs=epochs, key=k_order, shuffle=True
+        )
 
     over_seeds = jax.vmap(one, in_axes=(None, None, 0))
     over_rates = jax.vmap(over_seeds, in_axes=(None, 0, None))
@@ -83,18 +85,27 @@ def run(config: Config) -> Result:
         bound = float(rules.novikoff_bound(perceptron.gate(g), x, y)) if g != "xor" else float("nan")
         bounds[g] = (int(r.state.mistakes), bound)
         metrics[f"perceptron_{g}"] = {
-            "converged": bool(r.converged), "epochs_to_converge": int(r.epochs_to_converge),
-            "mistakes": int(r.state.mistakes), "novikoff_bound": bound, "accuracy": accuracy,
-            "cycled": bool(r.cycled), "cycle_epoch": int(r.cycle_epoch), "cycle_length": int(r.cycle_length),
+            "converged": bool(r.converged),
+            "epochs_to_converge": int(r.epochs_to_converge),
+            "mistakes": int(r.state.mistakes),
+            "novikoff_bound": bound,
+            "accuracy": accuracy,
+            "cycled": bool(r.cycled),
+            "cycle_epoch": int(r.cycle_epoch),
+            "cycle_length": int(r.cycle_length),
             "mistakes_per_epoch": mistakes_curves[g],
         }
         if g == "xor":
-            rows.append(f"  xor: no convergence in {epochs} epochs; cycle seen at epoch {int(r.cycle_epoch)} "
-                        f"(period {int(r.cycle_length)} epoch, {int(mistakes_curves[g][-1])} mistakes per period); "
-                        f"accuracy {accuracy:.2f}")
+            rows.append(
+                f"  xor: no convergence in {epochs} epochs; cycle seen at epoch {int(r.cycle_epoch)} "
+                f"(period {int(r.cycle_length)} epoch, {int(mistakes_curves[g][-1])} mistakes per period); "
+                f"accuracy {accuracy:.2f}"
+            )
         else:
-            rows.append(f"  {g}: converged at epoch {int(r.epochs_to_converge)} after {int(r.state.mistakes)} mistakes "
-                        f"(Novikoff bound {bound:.0f}); accuracy {accuracy:.2f}")
+            rows.append(
+                f"  {g}: converged at epoch {int(r.epochs_to_converge)} after {int(r.state.mistakes)} mistakes "
+                f"(Novikoff bound {bound:.0f}); accuracy {accuracy:.2f}"
+            )
     lines += ["perceptron rule (zero start, fixed order, lr 1):", *rows]
 
     # 2. The delta rule, zero start, fixed order.
@@ -103,25 +114,33 @@ def run(config: Config) -> Result:
         r = rules.train("delta", perceptron.init(2), x, y, learning_rate=DELTA_RATE, epochs=delta_epochs)
         ls = linear.least_squares(x, y)[0]
         mse_ls = float(jnp.mean((x @ ls["W"][:, 0] + ls["b"][0] - y) ** 2))
-        distance = float(jnp.linalg.norm(jnp.concatenate([r.params["w"] - ls["W"][:, 0], r.params["b"][None] - ls["b"]])))
+        distance = float(
+            jnp.linalg.norm(jnp.concatenate([r.params["w"] - ls["W"][:, 0], r.params["b"][None] - ls["b"]]))
+        )
         accuracy = float(jnp.mean(rules.classify(r.params, x, 0.5) == y))
         mse_curves[g] = np.asarray(r.history)
         metrics[f"delta_{g}"] = {
-            "converged": bool(r.converged), "epochs_to_converge": int(r.epochs_to_converge),
-            "final_mse": float(r.history[-1]), "least_squares_mse": mse_ls, "distance_to_least_squares": distance,
-            "accuracy": accuracy, "mse_per_epoch": mse_curves[g],
+            "converged": bool(r.converged),
+            "epochs_to_converge": int(r.epochs_to_converge),
+            "final_mse": float(r.history[-1]),
+            "least_squares_mse": mse_ls,
+            "distance_to_least_squares": distance,
+            "accuracy": accuracy,
+            "mse_per_epoch": mse_curves[g],
         }
-        rows.append(f"  {g}: MSE settled (change < 1e-6) at epoch {int(r.epochs_to_converge)}: {float(r.history[-1]):.4f} "
-                    f"(least squares {mse_ls:.4f}, distance {distance:.3f}); accuracy at 0.5: {accuracy:.2f}")
+        rows.append(
+            f"  {g}: MSE settled (change < 1e-6) at epoch {int(r.epochs_to_converge)}: {float(r.history[-1]):.4f} "
+            f"(least squares {mse_ls:.4f}, distance {distance:.3f}); accuracy at 0.5: {accuracy:.2f}"
+        )
     lines += [f"delta rule (zero start, fixed order, lr {DELTA_RATE}):", *rows]
 
     # 3. Sweeps over rates x seeds, all gates in one call per rule.
     seed_keys = jax.random.split(k_sweep, num_seeds)
     p_sweep = _sweep("perceptron", x, ys, rates, seed_keys, epochs)
     d_sweep = _sweep("delta", x, ys, rates, seed_keys, delta_epochs)
-    d_correct = jax.vmap(jax.vmap(jax.vmap(lambda p, y: jnp.all(rules.classify(p, x, 0.5) == y), (0, None)), (0, None)))(
-        d_sweep.params, ys
-    )
+    d_correct = jax.vmap(
+        jax.vmap(jax.vmap(lambda p, y: jnp.all(rules.classify(p, x, 0.5) == y), (0, None)), (0, None))
+    )(d_sweep.params, ys)
     p_frac = np.asarray(jnp.mean(p_sweep.converged, axis=2))  # [gates, rates]
     d_frac = np.asarray(jnp.mean(d_sweep.converged, axis=2))
     d_ok = np.asarray(jnp.mean(d_correct, axis=2))
@@ -133,34 +152,55 @@ def run(config: Config) -> Result:
     metrics["delta_sweep_fraction_all_rows_correct"] = {g: d_ok[i] for i, g in enumerate(GATES)}
     metrics["delta_sweep_fraction_diverged_by_rate"] = d_diverged
     n_runs = rates.size * num_seeds
-    lines.append(f"sweep, {rates.size} rates x {num_seeds} seeds per gate (random start, shuffled order), one vmapped call per rule:")
-    lines.append("  perceptron rule converged: " + ", ".join(f"{g} {p_frac[i].mean():.0%}" for i, g in enumerate(GATES))
-                 + f" of {n_runs} runs ({epochs} epochs)")
-    lines.append("  delta rule MSE settled: " + ", ".join(f"{g} {d_frac[i].mean():.0%}" for i, g in enumerate(GATES))
-                 + "; all 4 rows right at 0.5: " + ", ".join(f"{g} {d_ok[i].mean():.0%}" for i, g in enumerate(GATES))
-                 + f" ({delta_epochs} epochs)")
+    lines.append(
+        f"sweep, {rates.size} rates x {num_seeds} seeds per gate (random start, shuffled order), one vmapped call per rule:"
+    )
+    lines.append(
+        "  perceptron rule converged: "
+        + ", ".join(f"{g} {p_frac[i].mean():.0%}" for i, g in enumerate(GATES))
+        + f" of {n_runs} runs ({epochs} epochs)"
+    )
+    lines.append(
+        "  delta rule MSE settled: "
+        + ", ".join(f"{g} {d_frac[i].mean():.0%}" for i, g in enumerate(GATES))
+        + "; all 4 rows right at 0.5: "
+        + ", ".join(f"{g} {d_ok[i].mean():.0%}" for i, g in enumerate(GATES))
+        + f" ({delta_epochs} epochs)"
+    )
     by_rate = zip(np.asarray(rates), p_frac[separable].mean(axis=0), d_ok[separable].mean(axis=0), d_diverged)
-    lines.append("  by rate, AND/OR/NAND pooled (perceptron converged / delta all rows right / delta diverged): "
-                 + "; ".join(f"{lr:g}: {p:.0%} / {dk:.0%} / {dv:.0%}" for lr, p, dk, dv in by_rate))
+    lines.append(
+        "  by rate, AND/OR/NAND pooled (perceptron converged / delta all rows right / delta diverged): "
+        + "; ".join(f"{lr:g}: {p:.0%} / {dk:.0%} / {dv:.0%}" for lr, p, dk, dv in by_rate)
+    )
 
     # 4. Novikoff's bound on random separable data.
     n, d = (100, 5) if quick else (500, 10)
     random_points, rows = [], []
-    all_mistakes, all_bounds, all_converged = map(np.asarray, _random_bounds(k_random, MARGINS, num_seeds, n, d, 4 * epochs))
+    all_mistakes, all_bounds, all_converged = map(
+        np.asarray, _random_bounds(k_random, MARGINS, num_seeds, n, d, 4 * epochs)
+    )
     for m, mistakes, bound, converged in zip(MARGINS, all_mistakes, all_bounds, all_converged):
         random_points.append((m, mistakes, bound))
         metrics[f"novikoff_random_margin_{m}"] = {
-            "mistakes": mistakes, "bound": bound, "fraction_converged": float(np.mean(converged)),
+            "mistakes": mistakes,
+            "bound": bound,
+            "fraction_converged": float(np.mean(converged)),
             "max_mistakes_over_bound": float(np.max(mistakes / bound)),
         }
-        rows.append(f"  margin {m}: mistakes median {np.median(mistakes):.0f} (max {mistakes.max()}) vs bound median "
-                    f"{np.median(bound):.0f}; max ratio {np.max(mistakes / bound):.3f}; converged {np.mean(converged):.0%}")
+        rows.append(
+            f"  margin {m}: mistakes median {np.median(mistakes):.0f} (max {mistakes.max()}) vs bound median "
+            f"{np.median(bound):.0f}; max ratio {np.max(mistakes / bound):.3f}; converged {np.mean(converged):.0%}"
+        )
     worst = max(float(np.max(mk / b)) for _, mk, b in random_points)
     gate_worst = max(mk / b for g, (mk, b) in bounds.items() if g != "xor")
     metrics["novikoff_bound_held"] = bool(worst <= 1 and gate_worst <= 1)
-    lines.append(f"Novikoff bound vs mistakes, random separable data ({n} points, d = {d}, {num_seeds} seeds per margin, zero start):")
+    lines.append(
+        f"Novikoff bound vs mistakes, random separable data ({n} points, d = {d}, {num_seeds} seeds per margin, zero start):"
+    )
     lines += rows
-    lines.append(f"  bound held in every run: {metrics['novikoff_bound_held']} (largest mistakes/bound: gates {gate_worst:.3f}, random {worst:.3f})")
+    lines.append(
+        f"  bound held in every run: {metrics['novikoff_bound_held']} (largest mistakes/bound: gates {gate_worst:.3f}, random {worst:.3f})"
+    )
 
     # 5. Hebb vs Oja on correlated Gaussian data.
     cov = jnp.array([[3.0, 1.5], [1.5, 1.0]])
@@ -175,20 +215,37 @@ def run(config: Config) -> Result:
     hebb_norms, oja_norms = np.asarray(hebb_run.history), np.asarray(oja_run.history)
     finite = hebb_norms[np.isfinite(hebb_norms)]
     growth = float(np.exp(np.mean(np.diff(np.log(finite))))) if finite.size > 1 else float("nan")
-    cosines = {name: float(abs(np.asarray(r.params["w"]) @ top) / np.linalg.norm(np.asarray(r.params["w"])))
-               for name, r in (("hebb", hebb_run), ("oja", oja_run))}
+    cosines = {
+        name: float(abs(np.asarray(r.params["w"]) @ top) / np.linalg.norm(np.asarray(r.params["w"])))
+        for name, r in (("hebb", hebb_run), ("oja", oja_run))
+    }
     metrics.update(
-        hebb_norms=hebb_norms, oja_norms=oja_norms, hebb_growth_per_epoch=growth,
-        oja_final_norm=float(oja_norms[-1]), oja_cosine_to_top_pc=cosines["oja"], hebb_cosine_to_top_pc=cosines["hebb"],
+        hebb_norms=hebb_norms,
+        oja_norms=oja_norms,
+        hebb_growth_per_epoch=growth,
+        oja_final_norm=float(oja_norms[-1]),
+        oja_cosine_to_top_pc=cosines["oja"],
+        hebb_cosine_to_top_pc=cosines["hebb"],
         top_eigenvalue=float(eigenvalues[-1]),
     )
-    lines.append(f"Hebb vs Oja (200 correlated 2-D Gaussian points, lr 1e-3, {hebbian_epochs} epochs): Hebb |w| grows x{growth:.3f} "
-                 f"per epoch to {hebb_norms[-1]:.3g} (cosine to top PC {cosines['hebb']:.4f}); Oja |w| = {oja_norms[-1]:.4f}, "
-                 f"cosine to top PC {cosines['oja']:.4f}")
+    lines.append(
+        f"Hebb vs Oja (200 correlated 2-D Gaussian points, lr 1e-3, {hebbian_epochs} epochs): Hebb |w| grows x{growth:.3f} "
+        f"per epoch to {hebb_norms[-1]:.3g} (cosine to top PC {cosines['hebb']:.4f}); Oja |w| = {oja_norms[-1]:.4f}, "
+        f"cosine to top PC {cosines['oja']:.4f}"
+    )
 
-    figure = _figure(mistakes_curves, mse_curves, np.asarray(rates), p_frac, d_ok, bounds, random_points,
-                     hebb_norms, oja_norms,
-                     (np.asarray(data), top, np.asarray(hebb_run.params["w"]), np.asarray(oja_run.params["w"])))
+    figure = _figure(
+        mistakes_curves,
+        mse_curves,
+        np.asarray(rates),
+        p_frac,
+        d_ok,
+        bounds,
+        random_points,
+        hebb_norms,
+        oja_norms,
+        (np.asarray(data), top, np.asarray(hebb_run.params["w"]), np.asarray(oja_run.params["w"])),
+    )
     return Result(metrics=metrics, figure=figure, summary="\n".join(lines))
 
 
@@ -208,16 +265,28 @@ def _figure(mistakes_curves, mse_curves, rates, p_frac, d_ok, bounds, random_poi
     for i, g in enumerate(GATES):
         offset = 0.015 * (i - 1.5)  # keeps coinciding curves visible
         ax_sweep.semilogx(rates, p_frac[i] + offset, marker="o", color=f"C{i}", label=f"perceptron {g}: converged")
-        ax_sweep.semilogx(rates, d_ok[i] + offset, marker="x", linestyle="--", color=f"C{i}", label=f"delta {g}: all rows right")
-    ax_sweep.set(title="sweep over rates x seeds (random start, shuffled)", xlabel="learning rate", ylabel="fraction of seeds",
-                 ylim=(-0.05, 1.05))
+        ax_sweep.semilogx(
+            rates, d_ok[i] + offset, marker="x", linestyle="--", color=f"C{i}", label=f"delta {g}: all rows right"
+        )
+    ax_sweep.set(
+        title="sweep over rates x seeds (random start, shuffled)",
+        xlabel="learning rate",
+        ylabel="fraction of seeds",
+        ylim=(-0.05, 1.05),
+    )
     ax_sweep.legend(fontsize="x-small", ncol=2)
     for m, mistakes, bound in random_points:
         ax_bound.loglog(bound, np.maximum(mistakes, 0.8), "o", alpha=0.6, label=f"random, margin {m}")
     for i, (g, (mk, b)) in enumerate(bounds.items()):
         if g != "xor":
             ax_bound.loglog([b], [mk], "k*", markersize=10)
-            ax_bound.annotate(f"{g} ({mk} vs {b:.0f})", (b, mk), xytext=(6, -12 + 9 * i), textcoords="offset points", fontsize="x-small")
+            ax_bound.annotate(
+                f"{g} ({mk} vs {b:.0f})",
+                (b, mk),
+                xytext=(6, -12 + 9 * i),
+                textcoords="offset points",
+                fontsize="x-small",
+            )
     lims = np.array([min(ax_bound.get_xlim()[0], ax_bound.get_ylim()[0]), ax_bound.get_xlim()[1]])
     ax_bound.loglog(lims, lims, "k--", linewidth=1, label="mistakes = bound")
     ax_bound.set(title="Novikoff: mistakes vs (R / gamma)^2", xlabel="bound", ylabel="mistakes")
@@ -230,8 +299,11 @@ def _figure(mistakes_curves, mse_curves, rates, p_frac, d_ok, bounds, random_poi
     top = top if top[0] >= 0 else -top
     ax_pca.scatter(data[:, 0], data[:, 1], s=6, alpha=0.4, color="gray")
     scale = 2 * np.sqrt(np.max(np.sum(data**2, axis=1))) / 2
-    for vector, label, style in ((top, "top principal component", "k-"), (w_oja, "Oja w", "C1--"),
-                                 (w_hebb / np.linalg.norm(w_hebb), "Hebb w / |w|", "C0:")):
+    for vector, label, style in (
+        (top, "top principal component", "k-"),
+        (w_oja, "Oja w", "C1--"),
+        (w_hebb / np.linalg.norm(w_hebb), "Hebb w / |w|", "C0:"),
+    ):
         sign = 1.0 if vector @ top >= 0 else -1.0
         ax_pca.plot([0, sign * scale * vector[0]], [0, sign * scale * vector[1]], style, linewidth=2, label=label)
     ax_pca.set(title="directions learned (data: correlated Gaussian)", xlabel="x1", ylabel="x2", aspect="equal")

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import digits
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import schedules
 
 CLAIM = "On the digits MLP trained by SGD with momentum, dividing the rate by 10 at 50% and 75% of the run drops the training loss at the boundaries and lowers the test loss against a constant rate on the same seeds, at budgets of 30 and 60 epochs."
@@ -43,11 +43,22 @@ def run(config: Config) -> Result:
     hyperparams = {"learning_rate": LEARNING_RATE}
     steps_per_epoch = int(sets[0].x.shape[0]) // BATCH_SIZE  # ragged="drop"
 
-    metrics = {"budgets": budgets, "num_seeds": num_seeds, "learning_rate": LEARNING_RATE, "batch_size": BATCH_SIZE,
-               "optimizer": OPTIMIZER, "momentum": 0.9, "steps_per_epoch": steps_per_epoch}
-    lines = [(f"digits MLP, SGD + momentum 0.9, base rate {LEARNING_RATE:g}, batch {BATCH_SIZE} ({steps_per_epoch} steps an "
-             f"epoch), {num_seeds} seeds with the same keys for both schedules; training-loss drop = mean over the "
-             f"{WINDOW} epochs before a boundary / over the {WINDOW} after its epoch (median over seeds)")]
+    metrics = {
+        "budgets": budgets,
+        "num_seeds": num_seeds,
+        "learning_rate": LEARNING_RATE,
+        "batch_size": BATCH_SIZE,
+        "optimizer": OPTIMIZER,
+        "momentum": 0.9,
+        "steps_per_epoch": steps_per_epoch,
+    }
+    lines = [
+        (
+            f"digits MLP, SGD + momentum 0.9, base rate {LEARNING_RATE:g}, batch {BATCH_SIZE} ({steps_per_epoch} steps an "
+            f"epoch), {num_seeds} seeds with the same keys for both schedules; training-loss drop = mean over the "
+            f"{WINDOW} epochs before a boundary / over the {WINDOW} after its epoch (median over seeds)"
+        )
+    ]
     panels = []
     for epochs in budgets:
         runs = {}
@@ -64,24 +75,37 @@ def run(config: Config) -> Result:
 
         prefix = f"{epochs}_epochs"
         metrics[f"{prefix}_boundary_steps"] = boundaries
-        lines.append(f"{epochs} epochs ({total} steps), rate divided by 10 at steps {boundaries[0]} and {boundaries[1]} "
-                     f"(epochs {boundary_epochs[0] + 1} and {boundary_epochs[1] + 1}):")
+        lines.append(
+            f"{epochs} epochs ({total} steps), rate divided by 10 at steps {boundaries[0]} and {boundaries[1]} "
+            f"(epochs {boundary_epochs[0] + 1} and {boundary_epochs[1] + 1}):"
+        )
         for label, r in runs.items():
-            acc, loss, train_loss = r["test_accuracy"], r["test_loss"], r["history"].train_loss  # train_loss: [seeds, epochs]
+            acc, loss, train_loss = (
+                r["test_accuracy"],
+                r["test_loss"],
+                r["history"].train_loss,
+            )  # train_loss: [seeds, epochs]
             drops = [_drop(train_loss, e) for e in boundary_epochs]
             name = f"{prefix}_{label.replace(' ', '_')}"
-            metrics.update({
-                f"{name}_test_accuracy": acc, f"{name}_test_loss": loss,
-                f"{name}_test_accuracy_mean": float(acc.mean()), f"{name}_test_accuracy_std": float(acc.std()),
-                f"{name}_test_loss_mean": float(loss.mean()), f"{name}_test_loss_std": float(loss.std()),
-                f"{name}_final_train_loss_median": float(np.median(train_loss[:, -1])),
-                f"{name}_train_loss_drop_at_boundaries": drops,
-            })
+            metrics.update(
+                {
+                    f"{name}_test_accuracy": acc,
+                    f"{name}_test_loss": loss,
+                    f"{name}_test_accuracy_mean": float(acc.mean()),
+                    f"{name}_test_accuracy_std": float(acc.std()),
+                    f"{name}_test_loss_mean": float(loss.mean()),
+                    f"{name}_test_loss_std": float(loss.std()),
+                    f"{name}_final_train_loss_median": float(np.median(train_loss[:, -1])),
+                    f"{name}_train_loss_drop_at_boundaries": drops,
+                }
+            )
             lines.append(
                 f"  {label:<10}: test accuracy {acc.mean():.2%} ± {acc.std():.2%}, test loss {loss.mean():.4f} ± {loss.std():.4f}, "
                 f"final training loss {np.median(train_loss[:, -1]):.1e}; training-loss drop "
-                + " and ".join((f"{d:.2f}x" if np.isfinite(d) else "n/a (too few epochs)") + f" at epoch {e + 1}"
-                               for d, e in zip(drops, boundary_epochs))
+                + " and ".join(
+                    (f"{d:.2f}x" if np.isfinite(d) else "n/a (too few epochs)") + f" at epoch {e + 1}"
+                    for d, e in zip(drops, boundary_epochs)
+                )
             )
         diff = runs["step decay"]["test_accuracy"] - runs["constant"]["test_accuracy"]
         loss_diff = runs["step decay"]["test_loss"] - runs["constant"]["test_loss"]
@@ -96,8 +120,8 @@ def run(config: Config) -> Result:
 
 def _drop(train_loss: np.ndarray, epoch: int) -> float:
     """Median over seeds of mean loss over the WINDOW epochs before ``epoch`` / over the WINDOW after it."""
-    before = train_loss[:, max(0, epoch - WINDOW):epoch].mean(axis=1)
-    after = train_loss[:, epoch + 1:epoch + 1 + WINDOW]
+    before = train_loss[:, max(0, epoch - WINDOW) : epoch].mean(axis=1)
+    after = train_loss[:, epoch + 1 : epoch + 1 + WINDOW]
     if after.shape[1] == 0 or epoch == 0:
         return float("nan")
     return float(np.median(before / after.mean(axis=1)))
@@ -120,7 +144,11 @@ def _figure(panels):
             for e in boundary_epochs:
                 ax.axvline(e + 1, color="gray", lw=0.6, ls=":")
             ax.legend(fontsize="small")
-        ax_train.set(title=f"{epochs} epochs: training loss (epoch mean), range over seeds", xlabel="epoch", ylabel="cross-entropy")
+        ax_train.set(
+            title=f"{epochs} epochs: training loss (epoch mean), range over seeds",
+            xlabel="epoch",
+            ylabel="cross-entropy",
+        )
         ax_val.set(title=f"{epochs} epochs: validation loss", xlabel="epoch", ylabel="cross-entropy")
         ax_lr.set(title="rate at the start of each epoch", xlabel="epoch", ylabel="learning rate", yscale="log")
     return fig

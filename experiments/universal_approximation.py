@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import approximation as approx
 
 CLAIM = "Sums of steep-sigmoid bumps approximate a Lipschitz function with sup error O(1/n) and ReLU interpolants a smooth one with O(1/n^2), both within proven bounds."
@@ -78,7 +78,9 @@ def _errors_and_bounds(n: int):
         nets = {"bumps": approx.sigmoid_network(f, LO, HI, n), "relu": approx.relu_network(f, LO, HI, n)}
         if n >= 2:
             nets["steps"] = approx.sigmoid_steps_network(f, LO, HI, n)
-        errors = {k: approx.sup_error(p, f, LO, HI, GRID, "relu" if k == "relu" else "sigmoid") for k, p in nets.items()}
+        errors = {
+            k: approx.sup_error(p, f, LO, HI, GRID, "relu" if k == "relu" else "sigmoid") for k, p in nets.items()
+        }
         bounds = {
             "bumps": approx.sigmoid_bound(lipschitz, LO, HI, n),
             "steps": approx.sigmoid_bound(lipschitz, LO, HI, n, form="steps"),
@@ -151,8 +153,16 @@ def run(config: Config) -> Result:
         "grid_points": GRID,
         "ns": list(ns),
         "slopes_fitted_for_n_at_least": 4,
-        "step": {"margin": MARGIN, "w": step_ws, "closed_form": closed, "measured": measured,
-                 "max_relative_gap_where_above_1e-10": step_gap, "max_absolute_gap": step_gap_abs, "eps": list(targets_eps), "w_for_eps": ws_for_eps},
+        "step": {
+            "margin": MARGIN,
+            "w": step_ws,
+            "closed_form": closed,
+            "measured": measured,
+            "max_relative_gap_where_above_1e-10": step_gap,
+            "max_absolute_gap": step_gap_abs,
+            "eps": list(targets_eps),
+            "w_for_eps": ws_for_eps,
+        },
         **per_target,
     }
     s, k = per_target["sin3x"], per_target["kink"]
@@ -168,10 +178,18 @@ def run(config: Config) -> Result:
         f"(O(1/n): at the kink the interpolant errs by 4 delta / 9; measured {k['relu']['sup_error'][-1]:.4g} "
         f"vs {4 * (HI - LO) / ns[-1] / 9:.4g} at n = {ns[-1]})",
         "every error within its proven bound: "
-        + ", ".join(f"{t}/{c} {per_target[t][c]['error_over_bound_max']:.3f}" for t in TARGETS for c in CONSTRUCTIONS
-                    if np.isfinite(per_target[t][c]["error_over_bound_max"]))
-        + " (max error / bound)" + ("" if all(per_target[t][c]["within_bound"] for t in TARGETS for c in CONSTRUCTIONS)
-                                    else "  -- A BOUND WAS EXCEEDED"),
+        + ", ".join(
+            f"{t}/{c} {per_target[t][c]['error_over_bound_max']:.3f}"
+            for t in TARGETS
+            for c in CONSTRUCTIONS
+            if np.isfinite(per_target[t][c]["error_over_bound_max"])
+        )
+        + " (max error / bound)"
+        + (
+            ""
+            if all(per_target[t][c]["within_bound"] for t in TARGETS for c in CONSTRUCTIONS)
+            else "  -- A BOUND WAS EXCEEDED"
+        ),
     ]
     figure = _figure(step_ws, closed, measured, ws_for_eps, targets_eps, xb, bumps, curves, per_target)
     return Result(metrics=metrics, summary="\n".join(lines), figure=figure)
@@ -211,13 +229,20 @@ def _figure(step_ws, closed, measured, ws_for_eps, targets_eps, xb, bumps, curve
         rows = per_target[name]
         for i, kind in enumerate(CONSTRUCTIONS):
             r = rows[kind]
-            style = {"bumps": dict(marker="o", ms=9, mfc="none"), "steps": dict(marker="s", ms=4), "relu": dict(marker="o", ms=4)}
+            style = {
+                "bumps": dict(marker="o", ms=9, mfc="none"),
+                "steps": dict(marker="s", ms=4),
+                "relu": dict(marker="o", ms=4),
+            }
             ax.loglog(r["n"], r["sup_error"], color=f"C{i}", **style[kind], label=f"{kind}: slope {r['slope']:.2f}")
             ax.loglog(r["n"], r["bound"], ls="--", lw=0.8, color=f"C{i}", label=f"{kind}: proven bound")
         ax.set_xticks(rows["bumps"]["n"], [f"{n:g}" for n in rows["bumps"]["n"]])
         ax.minorticks_off()
-        ax.set(title=f"sup error on [{LO:g}, {HI:g}]: {TARGETS[name][3]} (bumps and steps: one staircase)",
-               xlabel="n (bins)", ylabel="sup error")
+        ax.set(
+            title=f"sup error on [{LO:g}, {HI:g}]: {TARGETS[name][3]} (bumps and steps: one staircase)",
+            xlabel="n (bins)",
+            ylabel="sup error",
+        )
         ax.legend(fontsize="x-small")
 
     ax = axes[1, 2]

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments._api import Config, Result
+from experiments.api import Config, Result
 from fnn import backprop, descent, losses, mlp, perceptron
 
 CLAIM = "Perceptrons compute AND/OR/NAND but not XOR; a hidden layer trained by hand-written backprop solves XOR, step for step as jax.grad."
@@ -34,6 +34,7 @@ def _train(key: jax.Array, width: int, steps: int, method: str, dtype: jnp.dtype
     y = y[:, None]
     params = mlp.init(key, [2, width, 1], scheme="glorot", dtype=dtype)
     if method == "backprop":
+
         def value_and_grad(p):
             return backprop.value_and_grad(p, x, y, loss="binary_cross_entropy", activation=ACTIVATION)
     else:
@@ -131,11 +132,15 @@ def _figure(curve: np.ndarray, params, success: dict[int, float]):
     grid = jnp.linspace(-0.5, 1.5, 201)
     gx, gy = jnp.meshgrid(grid, grid)
     logits = mlp.apply(params, jnp.stack([gx.ravel(), gy.ravel()], axis=1), activation=ACTIVATION)
-    ax_boundary.contourf(np.asarray(gx), np.asarray(gy), np.asarray(jax.nn.sigmoid(logits).reshape(gx.shape)), levels=20, cmap="RdBu_r")
+    ax_boundary.contourf(
+        np.asarray(gx), np.asarray(gy), np.asarray(jax.nn.sigmoid(logits).reshape(gx.shape)), levels=20, cmap="RdBu_r"
+    )
     x, y = perceptron.truth_table("xor")
     for label, face in ((0, "white"), (1, "black")):
         rows = np.asarray(y) == label
-        ax_boundary.scatter(np.asarray(x)[rows, 0], np.asarray(x)[rows, 1], c=face, edgecolors="k", s=80, label=f"y = {label}")
+        ax_boundary.scatter(
+            np.asarray(x)[rows, 0], np.asarray(x)[rows, 1], c=face, edgecolors="k", s=80, label=f"y = {label}"
+        )
     ax_boundary.legend(loc="upper center", fontsize="small")
     ax_boundary.set(title="learned XOR: p(y = 1 | x)", xlabel="x1", ylabel="x2")
 

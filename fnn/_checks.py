@@ -17,7 +17,9 @@ the values are not known yet, so a failed value check never passes silently:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import math
 import operator
 from typing import Any
 
@@ -51,9 +53,7 @@ def same_shape(a: Array, b: Array, name_a: str, name_b: str) -> None:
         hint = ""
         if a.ndim + b.ndim == 3 and sorted((a.ndim, b.ndim)) == [1, 2]:
             hint = " (a [N] array against an [N, 1] array would broadcast to [N, N])"
-        raise ValueError(
-            f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}{hint}"
-        )
+        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}{hint}")
 
 
 def ndim_in(x: Array, name: str, allowed: tuple[int, ...]) -> None:
@@ -93,6 +93,30 @@ def single_key(key: Any, name: str) -> Any:
     return key
 
 
+def required_key(key: Any, fn: str) -> Any:
+    """``key`` if it is one PRNG key; ``fn`` (the caller's name) says who needed it when it is ``None``.
+
+    A typed ``jax.random.key`` must be a single key (shape ``()``); a raw key must be ``uint32[2]``.
+    """
+    if key is None:
+        raise TypeError(f"{fn} requires a key, for instance jax.random.key(0)")
+    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(f"{fn} needs a single key, got a key array of shape {key.shape} (use jax.vmap over keys)")
+    elif key.dtype != jnp.uint32 or key.shape != (2,):
+        raise TypeError(f"key must be a PRNG key from jax.random.key, got dtype {key.dtype} and shape {key.shape}")
+    return key
+
+
+def float_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as a NumPy floating dtype, else a ``TypeError``."""
+    d = np.dtype(dtype)
+    if not jnp.issubdtype(d, jnp.floating):
+        raise TypeError(f"dtype must be a floating-point dtype, got {d}")
+    return d
+
+
 def positive_float(value: Any, name: str) -> float:
     """``value`` as a Python float strictly above zero (for static settings such as eps)."""
     try:
@@ -126,6 +150,17 @@ def require(ok: Array, message: str) -> Array | bool:
     return all_ok
 
 
+@contextlib.contextmanager
+def emitting_checkify_checks():
+    """While active, :func:`require` also emits its traced checks through checkify (used by
+    :func:`fnn.checking.checked` around the tracing of the checked function)."""
+    token = _CHECKIFY_ACTIVE.set(True)
+    try:
+        yield
+    finally:
+        _CHECKIFY_ACTIVE.reset(token)
+
+
 def poison(value: Array, ok: Array | bool) -> Array:
     """``value`` where ``ok`` holds, NaN otherwise: a failed traced check never passes silently."""
     if ok is True:
@@ -133,7 +168,9 @@ def poison(value: Array, ok: Array | bool) -> Array:
     return jnp.where(ok, value, jnp.nan)
 
 
-def registry_lookup(kind: str, name: Any, registry: dict[str, tuple], given: dict[str, Any]) -> tuple[tuple, tuple[float, ...]]:
+def registry_lookup(
+    kind: str, name: Any, registry: dict[str, tuple], given: dict[str, Any]
+) -> tuple[tuple, tuple[float, ...]]:
     """Look up ``name`` in a registry of ``kind`` (activation, loss) whose entries hold their
     parameter defaults at index 2; validate the name and the parameters.
 
@@ -190,3 +227,8 @@ def all_finite(tree: Any) -> Array:
 def hold(stopped: Array, new: Any, old: Any) -> Any:
     """``old`` where ``stopped``, else ``new``, leaf by leaf: how a run stops updating after a NaN."""
     return jax.tree.map(lambda a, b: jnp.where(stopped, b, a), new, old)
+
+
+def round_half_up(v: float) -> int:
+    """``v`` rounded to the nearest int, halves up (Python's ``round`` rounds halves to even)."""
+    return math.floor(v + 0.5)

@@ -26,11 +26,12 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+import numpy as np
 from jax.experimental import checkify
 
 from fnn import _checks
 
-__all__ = ["checked"]
+__all__ = ["checked", "raise_if_nonfinite"]
 
 
 def checked(fn: Callable[..., Any], errors: frozenset = checkify.user_checks) -> Callable[..., tuple[Any, Any]]:
@@ -57,10 +58,63 @@ def checked(fn: Callable[..., Any], errors: frozenset = checkify.user_checks) ->
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        token = _checks._CHECKIFY_ACTIVE.set(True)
-        try:
+        with _checks.emitting_checkify_checks():
             return inner(*args, **kwargs)
-        finally:
-            _checks._CHECKIFY_ACTIVE.reset(token)
 
     return wrapper
+
+
+def raise_if_nonfinite(record: Any, what: str = "loss") -> None:
+    """Raise ``FloatingPointError`` naming where a run first met a NaN or infinite value.
+
+    Two kinds of record come out of fnn's compiled loops, and both are read here:
+
+    * a **curve** ``[T]`` of a quantity per step (the losses of :func:`fnn.optim.descent.minimize`,
+      the history of a learning rule): the message names the first non-finite step and the last
+      finite value;
+    * a **training history** (anything with ``nonfinite_epoch`` and ``nonfinite_step``, as
+      :class:`fnn.train.History`), of one run or of a vmapped batch of runs: the message names
+      the epoch and minibatch step, and for a batch counts the runs that met one and names the
+      first.
+
+    Args:
+      record: a concrete curve or training history.
+      what: how to call a curve's quantity in the message.
+
+    >>> import jax.numpy as jnp
+    >>> raise_if_nonfinite(jnp.array([1.0, 0.5, jnp.nan]))
+    Traceback (most recent call last):
+    ...
+    FloatingPointError: loss became nan at step 2 (the last finite value was 0.5)
+    >>> from fnn.train import History
+    >>> raise_if_nonfinite(History(*(jnp.zeros(2),) * 3, jnp.array(1), jnp.array(4)))
+    Traceback (most recent call last):
+    ...
+    FloatingPointError: a non-finite loss or gradient appeared at epoch 1, step 4; training stopped there
+    """
+    if hasattr(record, "nonfinite_epoch") and hasattr(record, "nonfinite_step"):
+        _raise_for_history(np.asarray(record.nonfinite_epoch), np.asarray(record.nonfinite_step))
+        return
+    losses = np.asarray(record)
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        t = int(bad[0])
+        before = f" (the last finite value was {losses[t - 1]:.6g})" if t else ""
+        raise FloatingPointError(f"{what} became {losses[t]} at step {t}{before}")
+
+
+def _raise_for_history(epoch: np.ndarray, step: np.ndarray) -> None:
+    if epoch.ndim:
+        bad = np.argwhere(epoch >= 0)
+        if bad.size:
+            first = tuple(int(i) for i in bad[0])
+            member = first[0] if len(first) == 1 else first
+            raise FloatingPointError(
+                f"a non-finite loss or gradient appeared in {len(bad)} of {epoch.size} runs (first: member {member}, "
+                f"epoch {int(epoch[first])}, step {int(step[first])}); training stopped there"
+            )
+        return
+    if epoch >= 0:
+        raise FloatingPointError(
+            f"a non-finite loss or gradient appeared at epoch {int(epoch)}, step {int(step)}; training stopped there"
+        )

@@ -168,7 +168,9 @@ def test_fit_rate_recovers_the_theoretical_rates():
     assert -1.2 <= float(A.fit_rate(jnp.array(ns), jnp.stack([e["bumps"] for e in errors]))) <= -0.8
     assert -2.2 <= float(A.fit_rate(jnp.array(ns), jnp.stack([e["relu"] for e in errors]))) <= -1.8
     # An exact power law gives its exponent.
-    assert float(A.fit_rate(jnp.array([1.0, 3.0, 10.0]), 5 * jnp.array([1.0, 3.0, 10.0]) ** -1.5)) == pytest.approx(-1.5)
+    assert float(A.fit_rate(jnp.array([1.0, 3.0, 10.0]), 5 * jnp.array([1.0, 3.0, 10.0]) ** -1.5)) == pytest.approx(
+        -1.5
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -178,7 +180,11 @@ def test_fit_rate_recovers_the_theoretical_rates():
 
 def test_constructions_are_mlp_params_and_jit_for_a_given_n():
     n = 5
-    for build, sizes in ((A.sigmoid_network, (1, 10, 1)), (A.sigmoid_steps_network, (1, 4, 1)), (A.relu_network, (1, 5, 1))):
+    for build, sizes in (
+        (A.sigmoid_network, (1, 10, 1)),
+        (A.sigmoid_steps_network, (1, 4, 1)),
+        (A.relu_network, (1, 5, 1)),
+    ):
         eager = build(_sin3, LO, HI, n)
         mlp.check_params(eager)
         assert mlp.sizes_of(eager) == sizes
@@ -241,9 +247,9 @@ def test_ridge_is_not_localised_and_the_tower_is():
     far = jnp.array([[0.5, 4.0]])
     assert float(A.approximate(ridge, far)[0, 0]) == pytest.approx(h, abs=1e-6)
     assert abs(float(A.approximate(tower, far)[0, 0])) < 1e-6
-    leak_ridge, leak_tower = jax.jit(
-        lambda r, t: [A.leakage(p, BOX, margin=0.3, extent=3.0, num=61) for p in (r, t)]
-    )(ridge, tower)
+    leak_ridge, leak_tower = jax.jit(lambda r, t: [A.leakage(p, BOX, margin=0.3, extent=3.0, num=61) for p in (r, t)])(
+        ridge, tower
+    )
     assert float(leak_ridge) >= 0.999 * h
     assert float(leak_tower) <= 1e-4 * h
     # The ridge along the other axis is the transposed picture.
@@ -258,7 +264,9 @@ def _f2(x1, x2):
 @functools.partial(jax.jit, static_argnums=0)
 def _tower_errors(n):
     """(sup, mean) errors of the telescoped and the plain towers, on a grid through every cell corner."""
-    return [A.grid_errors(A.tower_network(_f2, BOX, n, form=form), _f2, BOX, 8 * n + 1) for form in ("telescoped", "towers")]
+    return [
+        A.grid_errors(A.tower_network(_f2, BOX, n, form=form), _f2, BOX, 8 * n + 1) for form in ("telescoped", "towers")
+    ]
 
 
 def test_tower_network_converges_where_plain_towers_fail_at_the_corners():
@@ -354,10 +362,26 @@ def test_train_shallow_vmaps_over_seeds_and_widths(key):
         (lambda: A.fit_rate(jnp.array([1.0, 2.0]), jnp.array([1.0, 0.5, 0.2])), ValueError, "same shape"),
         (lambda: A.fit_rate(jnp.array([2.0, 2.0]), jnp.array([1.0, 0.5])), ValueError, "must not all be equal"),
         (lambda: A.fit_rate(jnp.array([1.0, 2.0]), jnp.array([1.0, 0.0])), ValueError, "must be positive"),
-        (lambda: A.sup_error(A.bump_params(0.0, 1.0, 1.0, 5.0), _sin3, 0.0, 1.0, 1), ValueError, "num must be at least 2"),
-        (lambda: A.train_shallow(jax.random.key(0), _sin3, 0.0, 1.0, 0), ValueError, "width must be a positive integer"),
-        (lambda: A.train_shallow(jax.random.key(0), _sin3, 0.0, 1.0, 4, steps=0), ValueError, "steps must be a positive"),
-        (lambda: A.train_shallow(jax.random.key(0), _sin3, 0.0, 1.0, 4, active=5), ValueError, r"active must lie in \[1, width=4\]"),
+        (
+            lambda: A.sup_error(A.bump_params(0.0, 1.0, 1.0, 5.0), _sin3, 0.0, 1.0, 1),
+            ValueError,
+            "num must be at least 2",
+        ),
+        (
+            lambda: A.train_shallow(jax.random.key(0), _sin3, 0.0, 1.0, 0),
+            ValueError,
+            "width must be a positive integer",
+        ),
+        (
+            lambda: A.train_shallow(jax.random.key(0), _sin3, 0.0, 1.0, 4, steps=0),
+            ValueError,
+            "steps must be a positive",
+        ),
+        (
+            lambda: A.train_shallow(jax.random.key(0), _sin3, 0.0, 1.0, 4, active=5),
+            ValueError,
+            r"active must lie in \[1, width=4\]",
+        ),
     ],
 )
 def test_invalid_inputs_raise_naming_the_argument(call, error, match):

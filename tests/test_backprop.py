@@ -23,7 +23,7 @@ import pytest
 
 from fnn import activations, backprop, losses, mlp
 from fnn import model as fnn_model
-from fnn.mlp import MLP
+from fnn.models import MLP
 
 D_IN, HIDDEN, N, M, K = 4, 5, 6, 7, 3
 DEPTHS = (1, 2, 3, 4)
@@ -48,7 +48,9 @@ def _params(key, sizes, dtype=jnp.float64, noise=0.3):
     params = mlp.init(k_init, sizes, scheme="glorot", dtype=dtype)
     leaves, tree = jax.tree.flatten(params)
     keys = jax.random.split(k_noise, len(leaves))
-    return tree.unflatten([leaf + noise * jax.random.normal(k, leaf.shape, dtype) for leaf, k in zip(leaves, keys, strict=True)])
+    return tree.unflatten(
+        [leaf + noise * jax.random.normal(k, leaf.shape, dtype) for leaf, k in zip(leaves, keys, strict=True)]
+    )
 
 
 def _distributions(key, n, k, dtype):
@@ -259,7 +261,9 @@ def test_forward_equals_apply_and_caches_have_the_right_shapes(act):
         assert cache.output.shape == (N, n_out), layer
         f = activations.get(act if layer < len(params) - 1 else "sigmoid")
         np.testing.assert_array_equal(cache.output, f(cache.preactivation))
-        np.testing.assert_allclose(cache.preactivation, cache.inputs @ params[layer]["W"] + params[layer]["b"][None], rtol=1e-14)
+        np.testing.assert_allclose(
+            cache.preactivation, cache.inputs @ params[layer]["W"] + params[layer]["b"][None], rtol=1e-14
+        )
     np.testing.assert_array_equal(caches[0].inputs, x)
     for below, above in zip(caches[:-1], caches[1:], strict=True):
         np.testing.assert_array_equal(above.inputs, below.output)
@@ -461,7 +465,11 @@ def test_unknown_names_raise():
 
 @pytest.mark.parametrize(
     ("activation", "output_activation", "loss"),
-    [("tanh", "identity", "mse"), (("relu", "softplus"), "identity", "cross_entropy"), ("sigmoid", "softmax", "kl_divergence")],
+    [
+        ("tanh", "identity", "mse"),
+        (("relu", "softplus"), "identity", "cross_entropy"),
+        ("sigmoid", "softmax", "kl_divergence"),
+    ],
 )
 def test_model_backprop_equals_autodiff(activation, output_activation, loss):
     depth = 3 if isinstance(activation, tuple) else 2
@@ -469,18 +477,20 @@ def test_model_backprop_equals_autodiff(activation, output_activation, loss):
     net = MLP(tuple(_sizes(depth, K)), activation=activation, output_activation=output_activation)
     params, state = net.init(jax.random.key(21), dtype=jnp.float64)
     params = jax.tree.map(lambda p: p + 0.1, params)
-    (value, new_state), grads = fnn_model.value_and_grad(net, loss, method="backprop")(params, state, x, target)
-    (ref_value, ref_state), ref_grads = fnn_model.value_and_grad(net, loss, method="autodiff")(params, state, x, target)
+    (value, new_state), grads = fnn_model.value_and_grad_fn(net, loss, method="backprop")(params, state, x, target)
+    (ref_value, ref_state), ref_grads = fnn_model.value_and_grad_fn(net, loss, method="autodiff")(
+        params, state, x, target
+    )
     assert new_state == ref_state == ()
     _assert_matches((value, grads), (ref_value, ref_grads))
-    default = fnn_model.value_and_grad(net, loss)(params, state, x, target)
+    default = fnn_model.value_and_grad_fn(net, loss)(params, state, x, target)
     _assert_matches((default[0][0], default[1]), (ref_value, ref_grads), rtol=0.0)
 
 
 def test_model_value_and_grad_errors():
     net = MLP((D_IN, HIDDEN, K))
     with pytest.raises(ValueError, match="method must be 'autodiff' or 'backprop', got 'manual'"):
-        fnn_model.value_and_grad(net, "mse", method="manual")
+        fnn_model.value_and_grad_fn(net, "mse", method="manual")
 
     class NoBackprop:
         def init(self, key, dtype=jnp.float32):
@@ -490,14 +500,14 @@ def test_model_value_and_grad_errors():
             return net.apply(params, state, x, key=key, train=train)
 
     with pytest.raises(TypeError, match="NoBackprop has no hand-written backprop"):
-        fnn_model.value_and_grad(NoBackprop(), "mse", method="backprop")
+        fnn_model.value_and_grad_fn(NoBackprop(), "mse", method="backprop")
     # The same model works by autodiff.
     params, state = NoBackprop().init(jax.random.key(22), jnp.float64)
     x, target = jnp.ones((N, D_IN), jnp.float64), jnp.zeros((N, K), jnp.float64)
-    (value, _), _ = fnn_model.value_and_grad(NoBackprop(), "mse")(params, state, x, target)
+    (value, _), _ = fnn_model.value_and_grad_fn(NoBackprop(), "mse")(params, state, x, target)
     assert np.isfinite(float(value))
     with pytest.raises(ValueError, match="unknown loss"):
-        fnn_model.value_and_grad(net, "nope", method="backprop")
+        fnn_model.value_and_grad_fn(net, "nope", method="backprop")
 
 
 # ----------------------------------------------------------------------------------------
@@ -520,7 +530,9 @@ def _regularised(config, hidden, loss, dtype=jnp.float64, activation="tanh", key
     params, state = net.init(jax.random.key(key), dtype=dtype)
     leaves, tree = jax.tree.flatten(params)
     keys = jax.random.split(jax.random.key(key + 1), len(leaves))
-    params = tree.unflatten([leaf + 0.3 * jax.random.normal(k, leaf.shape, dtype) for leaf, k in zip(leaves, keys, strict=True)])
+    params = tree.unflatten(
+        [leaf + 0.3 * jax.random.normal(k, leaf.shape, dtype) for leaf, k in zip(leaves, keys, strict=True)]
+    )
     _, x, target = _problem(jax.random.key(key + 2), loss, hidden + 1, dtype)
     return net, params, state, x, target
 
@@ -536,7 +548,9 @@ def _close_problems(hand, ref, rtol) -> list[str]:
     for (path, h), r in zip(jax.tree_util.tree_flatten_with_path(hand)[0], jax.tree.leaves(ref), strict=True):
         h, r = np.asarray(h), np.asarray(r)
         if h.shape != r.shape or h.dtype != r.dtype or not np.all(np.isfinite(h)):
-            problems.append(f"{jax.tree_util.keystr(path)}: {h.dtype}{h.shape} vs {r.dtype}{r.shape}, finite {np.all(np.isfinite(h))}")
+            problems.append(
+                f"{jax.tree_util.keystr(path)}: {h.dtype}{h.shape} vs {r.dtype}{r.shape}, finite {np.all(np.isfinite(h))}"
+            )
             continue
         diff, bound = float(np.max(np.abs(h - r))), rtol * max(float(np.max(np.abs(r))), overall / 100)
         if diff > bound:
@@ -547,7 +561,7 @@ def _close_problems(hand, ref, rtol) -> list[str]:
 def _check_model_gradient(net, params, state, x, target, loss, *, key, train=True, rtol=1e-12, value_rtol=1e-13):
     # Compiled: one program per side costs less than compiling each of their operations eagerly.
     def run(method):
-        fn = fnn_model.value_and_grad(net, loss, method=method)
+        fn = fnn_model.value_and_grad_fn(net, loss, method=method)
         return jax.jit(lambda p, s, xx, t: fn(p, s, xx, t, key=key, train=train))(params, state, x, target)
 
     hand, ref = run("backprop"), run("autodiff")
@@ -574,7 +588,7 @@ def test_regularised_hand_gradient_equals_autodiff(config, hidden):
         assert not np.allclose(new_state[0].mean, state[0].mean)
     # The masks matter: another key gives another gradient.
     if net.dropout:
-        (_, _), other = fnn_model.value_and_grad(net, loss, method="backprop")(
+        (_, _), other = fnn_model.value_and_grad_fn(net, loss, method="backprop")(
             params, state, x, target, key=jax.random.key(99)
         )
         assert _close_problems(other, grads, 1e-6)
@@ -598,7 +612,7 @@ def test_input_dropout_without_hidden_layers():
     params, state = net.init(jax.random.key(42), dtype=jnp.float64)
     _, x, target = _problem(jax.random.key(43), "mse", 1)
     _check_model_gradient(net, params, state, x, target, "mse", key=jax.random.key(44))
-    y, _, caches = backprop.forward_model(net, params, state, x, key=jax.random.key(44), train=True)
+    y, _, caches = net.forward(params, state, x, key=jax.random.key(44), train=True)
     np.testing.assert_array_equal(caches[0].inputs, x * caches[0].input_mask)
 
 
@@ -622,7 +636,7 @@ def test_regularised_float32_agrees():
 def test_forward_model_caches_and_input_gradient():
     net, params, state, x, target = _regularised("both", 2, "mse", key=70)
     key = jax.random.key(71)
-    y, new_state, caches = backprop.forward_model(net, params, state, x, key=key, train=True)
+    y, new_state, caches = net.forward(params, state, x, key=key, train=True)
     ref_y, ref_state = net.apply(params, state, x, key=key, train=True)
     np.testing.assert_array_equal(y, ref_y)
     assert _close_problems(new_state, ref_state, 0.0) == []
@@ -641,7 +655,7 @@ def test_forward_model_caches_and_input_gradient():
     problems = _close_problems(grads, ref_grads, 1e-12) + _close_problems(d_x, ref_d_x, 1e-12)
     assert not problems, "\n".join(problems)
     # In evaluation there are no masks and the batch-norm caches say so.
-    _, same, eval_caches = backprop.forward_model(net, params, state, x)
+    _, same, eval_caches = net.forward(params, state, x)
     assert same is state and all(c.input_mask is None for c in eval_caches)
     assert eval_caches[0].batch_norm.train is False
 
@@ -660,12 +674,12 @@ def test_regularised_backprop_errors():
         net.backprop(params, state, x, target, "mse")
     with pytest.raises(ValueError, match="params"):
         backprop.forward(params[:1] + [{**params[1], "gamma": params[1]["b"], "beta": params[1]["b"]}], x)
-    with pytest.raises(TypeError, match="fnn.mlp.MLP"):
-        backprop.forward_model(object(), params, state, x)
     bn_net, bn_params, bn_state, _, _ = _regularised("batch_norm", 1, "mse", key=91)
-    y, _, caches = backprop.forward_model(bn_net, bn_params, bn_state, x, train=True)
+    y, _, caches = bn_net.forward(bn_params, bn_state, x, train=True)
     plain_caches = (caches[0]._replace(batch_norm=None), caches[1])
-    with pytest.raises(ValueError, match=r"params\[0\] holds 'gamma' and 'beta' but caches\[0\] has no batch normalisation"):
+    with pytest.raises(
+        ValueError, match=r"params\[0\] holds 'gamma' and 'beta' but caches\[0\] has no batch normalisation"
+    ):
         backprop.backward(bn_params, plain_caches, jnp.ones_like(y))
     with pytest.raises(ValueError, match=r"caches\[0\] holds a batch normalisation but params\[0\] has no 'gamma'"):
         backprop.backward(params, caches, jnp.ones_like(y))

@@ -172,7 +172,7 @@ def test_vjp_equals_jax_vjp(key, train, shape):
     (ref_y, ref_new), vjp = jax.vjp(lambda p, xx: batch_norm.apply(p, state, xx, train=train, eps=1e-3), params, x)
     np.testing.assert_array_equal(y, ref_y)
     ref_dparams, ref_dx = vjp((dy, jax.tree.map(jnp.zeros_like, ref_new)))
-    dx, dparams = batch_norm.batch_norm_vjp(params, cache, dy)
+    dx, dparams = batch_norm.vjp(params, cache, dy)
     assert dx.shape == x.shape
     scale = float(jnp.max(jnp.abs(ref_dx))) + 1e-300
     np.testing.assert_allclose(dx, ref_dx, rtol=1e-12, atol=1e-13 * scale)
@@ -187,7 +187,7 @@ def test_vjp_float32_honest_tolerance(key):
     x = _x(k3, (16, F), jnp.float32)
     dy = jax.random.normal(jax.random.key(9), x.shape, jnp.float32)
     _, _, cache = batch_norm.forward(params, state, x, train=True)
-    dx, dparams = batch_norm.batch_norm_vjp(params, cache, dy)
+    dx, dparams = batch_norm.vjp(params, cache, dy)
     assert dx.dtype == jnp.float32 and dparams["gamma"].dtype == jnp.float32
     _, vjp = jax.vjp(lambda p, xx: batch_norm.apply(p, state, xx, train=True)[0], params, x)
     ref_dparams, ref_dx = vjp(dy)
@@ -199,7 +199,7 @@ def test_vjp_shape_mismatch(key):
     params, state = batch_norm.init(F, jnp.float64)
     _, _, cache = batch_norm.forward(params, state, _x(key), train=True)
     with pytest.raises(ValueError, match="dy and cache.xhat must have the same shape"):
-        batch_norm.batch_norm_vjp(params, cache, jnp.ones((7, F), jnp.float64))
+        batch_norm.vjp(params, cache, jnp.ones((7, F), jnp.float64))
 
 
 # ----------------------------------------------------------------------------------------
@@ -258,7 +258,9 @@ def test_invalid_traced_momentum_gives_nan(key):
 
 def test_feature_mismatch_is_a_value_error(key):
     params, state = batch_norm.init(F, jnp.float64)
-    with pytest.raises(ValueError, match=rf"params\['gamma'\] must have shape \(4,\), the features of x \(5, 4\), got \({F},\)"):
+    with pytest.raises(
+        ValueError, match=rf"params\['gamma'\] must have shape \(4,\), the features of x \(5, 4\), got \({F},\)"
+    ):
         batch_norm.apply(params, state, jnp.ones((5, 4), jnp.float64), train=True)
     with pytest.raises(ValueError, match=r"state.var must have shape \(3,\).*got \(2,\)"):
         batch_norm.apply(params, state._replace(var=jnp.ones(2)), jnp.ones((5, F)), train=False)

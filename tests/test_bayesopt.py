@@ -111,14 +111,23 @@ def test_expected_improvement_matches_monte_carlo():
     # The textbook form sigma (z Phi(z) + phi(z)) where it has no cancellation.
     sigma = np.sqrt(np.asarray(variance[:4]))
     z = (best - np.asarray(mean[:4])) / sigma
-    np.testing.assert_allclose(ei[:4], sigma * (z * special.ndtr(z) + np.exp(-z**2 / 2) / math.sqrt(2 * math.pi)), rtol=1e-13)
+    np.testing.assert_allclose(
+        ei[:4], sigma * (z * special.ndtr(z) + np.exp(-(z**2) / 2) / math.sqrt(2 * math.pi)), rtol=1e-13
+    )
 
 
 def test_log_expected_improvement_is_accurate_and_finite_far_in_the_tail():
     # log h(z) = log of the integral of Phi from -inf to z, computed by quadrature as a reference.
     z = np.array([3.0, 0.0, -0.999, -1.0, -1.001, -4.0, -11.99, -12.0, -12.01, -20.0, -35.0])
-    ref = [math.log(integrate.quad(lambda t, zz=zz: special.ndtr(t) / special.ndtr(zz), zz - 12, zz,
-                                   epsabs=0, epsrel=1e-13, limit=200)[0]) + special.log_ndtr(zz) for zz in z]
+    ref = [
+        math.log(
+            integrate.quad(
+                lambda t, zz=zz: special.ndtr(t) / special.ndtr(zz), zz - 12, zz, epsabs=0, epsrel=1e-13, limit=200
+            )[0]
+        )
+        + special.log_ndtr(zz)
+        for zz in z
+    ]
     got = log_ei(jnp.asarray(-z, jnp.float64), jnp.ones(len(z), jnp.float64), 0.0)
     np.testing.assert_allclose(got, ref, rtol=1e-10)
     # Where EI underflows log EI is still finite, with a finite slope that points downhill.
@@ -166,7 +175,9 @@ def test_minimize_trace_call_structure_and_no_retrace(key):
     assert len(calls) == SEARCH["rounds"] + 1 and all(c["x1"].shape == (4,) for c in calls)
     assert trace.unit.shape == (n, 2) and trace.values.shape == (n,) and trace.points["x1"].shape == (n,)
     np.testing.assert_array_equal(trace.round, np.repeat(np.arange(6), 4))
-    np.testing.assert_allclose(trace.values, branin(jnp.stack([trace.points["x1"], trace.points["x2"]], -1)), rtol=1e-12)
+    np.testing.assert_allclose(
+        trace.values, branin(jnp.stack([trace.points["x1"], trace.points["x2"]], -1)), rtol=1e-12
+    )
     np.testing.assert_allclose(trace.best, np.minimum.accumulate(np.asarray(trace.values)), rtol=0)
     assert float(trace.best_value) == float(jnp.min(trace.values))
     assert float(branin(jnp.stack([trace.best_point["x1"], trace.best_point["x2"]]))) == float(trace.best_value)
@@ -245,7 +256,9 @@ def test_propose_validation_and_search_errors(key):
 def test_benchmark_functions_at_their_minima():
     minimisers = jnp.array([[-math.pi, 12.275], [math.pi, 2.275], [9.42478, 2.475]], jnp.float64)
     np.testing.assert_allclose(branin(minimisers), bo.BRANIN_MINIMUM, rtol=1e-6)
-    np.testing.assert_allclose(bo.hartmann3(jnp.array([[0.114614, 0.555649, 0.852547]], jnp.float64)), [bo.HARTMANN3_MINIMUM], rtol=1e-6)
+    np.testing.assert_allclose(
+        bo.hartmann3(jnp.array([[0.114614, 0.555649, 0.852547]], jnp.float64)), [bo.HARTMANN3_MINIMUM], rtol=1e-6
+    )
     values, _ = bo.sample(bo.Box(("a", "b", "c"), (0, 0, 0), (1, 1, 1)), jax.random.key(3), 500)
     grid = jnp.stack([values["a"], values["b"], values["c"]], -1)
     assert float(jnp.min(jax.jit(bo.hartmann3)(grid))) > bo.HARTMANN3_MINIMUM

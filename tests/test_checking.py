@@ -13,7 +13,9 @@ from fnn import activations, checking, losses
 # Each case: (name, function, bad arguments, good arguments). Arrays are built inside the
 # factories so that the dtype follows the x64 setting of the test that runs them.
 def _cases():
-    f = lambda v: jnp.array(v, jnp.float64)
+    def f(v):
+        return jnp.array(v, jnp.float64)
+
     return {
         "cross_entropy": (
             losses.cross_entropy,
@@ -48,7 +50,14 @@ def _cases():
     }
 
 
-NAMES = ["cross_entropy", "cross_entropy_negative_label", "binary_cross_entropy", "kl_divergence", "gaussian_nll", "one_hot"]
+NAMES = [
+    "cross_entropy",
+    "cross_entropy_negative_label",
+    "binary_cross_entropy",
+    "kl_divergence",
+    "gaussian_nll",
+    "one_hot",
+]
 
 
 def test_names_cover_cases():
@@ -130,7 +139,9 @@ def test_flag_does_not_leak_after_checked_call_that_raised():
 
 def test_checked_after_unchecked_trace_of_same_function():
     # Tracing fn unchecked first must not make a later checked trace reuse the unchecked one.
-    fn = lambda labels: activations.one_hot(labels, 3)
+    def fn(labels):
+        return activations.one_hot(labels, 3)
+
     bad = jnp.array([0, 3, 1])
     _assert_poisoned("one_hot", jax.jit(fn)(bad))
     err, _ = jax.jit(checking.checked(fn))(bad)

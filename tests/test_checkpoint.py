@@ -10,8 +10,8 @@ import numpy as np
 import optax
 import pytest
 
-from fnn import _io, checkpoint, mlp
-from fnn.checkpoint import CheckpointError
+from fnn import checkpoint, io, mlp
+from fnn.train.checkpoint import CheckpointError
 
 
 class TrainState(NamedTuple):
@@ -86,8 +86,17 @@ def test_typed_key_round_trip_draws_the_same_numbers(tmp_path, impl):
 
 
 def test_python_scalars_and_none(tmp_path):
-    tree = {"i": 3, "big": -(2**62), "f": 0.1, "neg0": -0.0, "nan": math.nan, "inf": math.inf,
-            "t": True, "n": None, "empty": ()}
+    tree = {
+        "i": 3,
+        "big": -(2**62),
+        "f": 0.1,
+        "neg0": -0.0,
+        "nan": math.nan,
+        "inf": math.inf,
+        "t": True,
+        "n": None,
+        "empty": (),
+    }
     restored = checkpoint.restore(checkpoint.save(tmp_path / "s.npz", tree), tree)
     _assert_identical(tree, restored)
     assert restored["n"] is None and restored["empty"] == ()
@@ -177,9 +186,15 @@ def test_train_state_round_trips_and_resumed_run_is_bit_identical(tmp_path, key)
 @pytest.mark.parametrize(
     "change, match",
     [
-        (lambda p: p[:1], r"has 4 leaves, the template 2: the checkpoint has leaf \[1\]\['W'\], which the template lacks"),
+        (
+            lambda p: p[:1],
+            r"has 4 leaves, the template 2: the checkpoint has leaf \[1\]\['W'\], which the template lacks",
+        ),
         (lambda p: p + [p[0]], r"template has leaf \[2\]\['W'\], which the checkpoint lacks"),
-        (lambda p: [p[0], {"W": p[1]["W"], "bias": p[1]["b"]}], r"leaf \[1\]\['b'\] where the template has \[1\]\['bias'\]"),
+        (
+            lambda p: [p[0], {"W": p[1]["W"], "bias": p[1]["b"]}],
+            r"leaf \[1\]\['b'\] where the template has \[1\]\['bias'\]",
+        ),
         (lambda p: tuple(p), r"tree structure"),
         (lambda p: [p[0], {"W": p[1]["W"], "b": p[1]["b"], "c": None}], r"tree structure"),
     ],
@@ -194,8 +209,14 @@ def test_structure_mismatch_names_the_leaf(tmp_path, key, change, match):
 @pytest.mark.parametrize(
     "leaf, match",
     [
-        (lambda: jnp.zeros((3, 2), jnp.float32), r"leaf \[1\]\['W'\]: the template expects array float32\[3, 2\], the checkpoint has array float32\[3, 1\]"),
-        (lambda: jnp.zeros((3, 1), jnp.float64), r"leaf \[1\]\['W'\]: the template expects array float64\[3, 1\], the checkpoint has array float32"),
+        (
+            lambda: jnp.zeros((3, 2), jnp.float32),
+            r"leaf \[1\]\['W'\]: the template expects array float32\[3, 2\], the checkpoint has array float32\[3, 1\]",
+        ),
+        (
+            lambda: jnp.zeros((3, 1), jnp.float64),
+            r"leaf \[1\]\['W'\]: the template expects array float64\[3, 1\], the checkpoint has array float32",
+        ),
         (lambda: np.zeros((3, 1), np.int32), r"leaf \[1\]\['W'\]: the template expects array int32"),
         (lambda: 1.0, r"leaf \[1\]\['W'\]: the template expects a Python float, the checkpoint has array"),
         (lambda: jax.random.key(0), r"leaf \[1\]\['W'\]: the template expects PRNG key array key<fry>\[\]"),
@@ -213,7 +234,9 @@ def test_key_impl_and_python_type_mismatch(tmp_path):
     path = checkpoint.save(tmp_path / "k.npz", {"key": jax.random.key(0), "epoch": 3})
     with pytest.raises(ValueError, match=r"\['key'\].*key<rbg>.*key<fry>"):
         checkpoint.restore(path, {"key": jax.random.key(0, impl="rbg"), "epoch": 0})
-    with pytest.raises(ValueError, match=r"\['epoch'\]: the template expects a Python float, the checkpoint has a Python int"):
+    with pytest.raises(
+        ValueError, match=r"\['epoch'\]: the template expects a Python float, the checkpoint has a Python int"
+    ):
         checkpoint.restore(path, {"key": jax.random.key(0), "epoch": 0.0})
     with pytest.raises(ValueError, match=r"\['epoch'\]: the template expects array int32\[\]"):
         checkpoint.restore(path, {"key": jax.random.key(0), "epoch": jnp.asarray(0, jnp.int32)})
@@ -238,7 +261,7 @@ def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch, key, where
     if where == "savez":
         monkeypatch.setattr(checkpoint.np, "savez", _boom)
     elif where == "fsync":  # the temporary file is fully written when this fails: the worst moment
-        monkeypatch.setattr(_io.os, "fsync", _boom)
+        monkeypatch.setattr(io.os, "fsync", _boom)
     elif where == "leaf":
         newer[1]["b"], expected = "not an array", TypeError
     else:
@@ -290,8 +313,12 @@ def test_files_that_are_not_checkpoints(tmp_path):
     (tmp_path / "empty.npz").write_bytes(b"")
     np.save(tmp_path / "array.npy", np.zeros(3))
     np.savez(tmp_path / "plain.npz", w=np.zeros(3))
-    for name, match in [("text.npz", "not a zip"), ("empty.npz", "not a zip"),
-                        ("array.npy", "not a zip"), ("plain.npz", "no manifest")]:
+    for name, match in [
+        ("text.npz", "not a zip"),
+        ("empty.npz", "not a zip"),
+        ("array.npy", "not a zip"),
+        ("plain.npz", "no manifest"),
+    ]:
         with pytest.raises(CheckpointError, match=match):
             checkpoint.restore(tmp_path / name, {"w": np.zeros(3)})
         with pytest.raises(CheckpointError, match=match):
@@ -320,8 +347,14 @@ def test_file_is_a_plain_npz_with_a_json_manifest(tmp_path, key):
     assert manifest["format"] == "fnn.checkpoint" and manifest["version"] == 1
     assert manifest["treedef"] == str(jax.tree_util.tree_structure(state))
     assert [e["name"] for e in manifest["leaves"]] == names[:-1] and names[-1] == "manifest"
-    assert manifest["leaves"][0] == {"name": "leaf_00000", "path": ".params[0]['W']", "kind": "array",
-                                     "shape": [3, 4], "dtype": "float64", "weak_type": False}
+    assert manifest["leaves"][0] == {
+        "name": "leaf_00000",
+        "path": ".params[0]['W']",
+        "kind": "array",
+        "shape": [3, 4],
+        "dtype": "float64",
+        "weak_type": False,
+    }
     assert manifest["leaves"][-2]["kind"] == "prng_key" and manifest["leaves"][-2]["impl"] == "threefry2x32"
     np.testing.assert_array_equal(key_data, jax.random.key_data(state.key))
     assert manifest["leaves"][-1] == {"name": names[-2], "path": ".epoch", "kind": "int", "shape": [], "dtype": "int64"}

@@ -388,7 +388,9 @@ def test_idx_errors(tmp_path):
     path = tmp_path / "bad.idx"
     good = bytes([0, 0, 0x08, 1]) + struct.pack(">I", 4) + bytes([1, 2, 3, 4])
     path.write_bytes(b"\x01" + good[1:])
-    with pytest.raises(ValueError, match=r"bad.idx: not an IDX file: the magic number must start with two zero bytes, got 01 00 08 01"):
+    with pytest.raises(
+        ValueError, match=r"bad.idx: not an IDX file: the magic number must start with two zero bytes, got 01 00 08 01"
+    ):
         data.load_idx(path)
     path.write_bytes(good[:2] + b"\x0a" + good[3:])
     with pytest.raises(ValueError, match=r"bad.idx: unknown IDX type code 0x0A"):
@@ -552,11 +554,15 @@ def test_standardize(key):
 
 def test_standardize_constant_float32_and_errors():
     # A constant float32 column whose mean is not exactly representable by summation.
-    x = jnp.concatenate([jnp.full((1797, 1), 0.1, jnp.float32), jnp.linspace(0, 1, 1797, dtype=jnp.float32)[:, None]], 1)
+    x = jnp.concatenate(
+        [jnp.full((1797, 1), 0.1, jnp.float32), jnp.linspace(0, 1, 1797, dtype=jnp.float32)[:, None]], 1
+    )
     z = data.standardize_apply(x, *data.standardize_fit(x))
     assert z.dtype == jnp.float32 and np.all(np.asarray(z[:, 0]) == 0.0)
     # Given statistics with a zero std: the feature is only centred.
-    np.testing.assert_array_equal(data.standardize_apply(jnp.array([[1.0, 2.0]]), jnp.array([1.0, 1.0]), jnp.array([0.0, 2.0])), [[0.0, 0.5]])
+    np.testing.assert_array_equal(
+        data.standardize_apply(jnp.array([[1.0, 2.0]]), jnp.array([1.0, 1.0]), jnp.array([0.0, 2.0])), [[0.0, 0.5]]
+    )
     with pytest.raises(TypeError, match="x must be a floating-point array"):
         data.standardize_fit(jnp.arange(4).reshape(2, 2))
     with pytest.raises(ValueError, match="x must hold at least one example"):

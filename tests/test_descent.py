@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fnn import backprop, descent, losses, mlp
+from fnn import backprop, checking, descent, losses, mlp
 
 
 def _quadratic():
@@ -83,7 +83,7 @@ def test_nan_at_known_step_stops_updates_and_is_reported():
     assert np.isfinite(float(params))
     np.testing.assert_allclose(params, xs[bad], rtol=1e-14)
     with pytest.raises(FloatingPointError, match=rf"loss became nan at step {bad} ") as info:
-        descent.raise_if_nonfinite(curve)
+        checking.raise_if_nonfinite(curve)
     assert f"{np.log(xs[bad - 1]):.6g}" in str(info.value)
 
 
@@ -93,21 +93,23 @@ def test_nan_threshold_under_jit():
         loss = jnp.where(x > 2.5, jnp.nan, -x)
         return loss, -jnp.ones_like(x)
 
-    params, curve = jax.jit(lambda: descent.gradient_descent(vg, jnp.array(0.0, jnp.float64), learning_rate=1.0, steps=6))()
+    params, curve = jax.jit(
+        lambda: descent.gradient_descent(vg, jnp.array(0.0, jnp.float64), learning_rate=1.0, steps=6)
+    )()
     np.testing.assert_array_equal(np.asarray(curve[:3]), [0.0, -1.0, -2.0])
     assert np.all(np.isnan(np.asarray(curve[3:])))
     assert float(params) == 3.0
     with pytest.raises(FloatingPointError, match=re.escape("loss became nan at step 3 (the last finite value was -2)")):
-        descent.raise_if_nonfinite(curve)
+        checking.raise_if_nonfinite(curve)
 
 
 def test_raise_if_nonfinite():
-    descent.raise_if_nonfinite(np.array([3.0, 2.0, 1.0]))
-    descent.raise_if_nonfinite(jnp.zeros(5))
+    checking.raise_if_nonfinite(np.array([3.0, 2.0, 1.0]))
+    checking.raise_if_nonfinite(jnp.zeros(5))
     with pytest.raises(FloatingPointError, match=r"loss became nan at step 0$"):
-        descent.raise_if_nonfinite(jnp.array([jnp.nan, 1.0]))
+        checking.raise_if_nonfinite(jnp.array([jnp.nan, 1.0]))
     with pytest.raises(FloatingPointError, match=r"^risk became inf at step 2 \(the last finite value was 0.5\)"):
-        descent.raise_if_nonfinite(jnp.array([1.0, 0.5, jnp.inf, jnp.nan]), what="risk")
+        checking.raise_if_nonfinite(jnp.array([1.0, 0.5, jnp.inf, jnp.nan]), what="risk")
 
 
 def test_vmap_over_learning_rates_equals_separate_runs():
@@ -165,7 +167,7 @@ def test_traced_negative_learning_rate_is_never_silent():
     params, curve = jax.jit(lambda lr: descent.gradient_descent(vg, x0, learning_rate=lr, steps=3))(-0.1)
     assert np.all(np.isnan(np.asarray(params)))
     with pytest.raises(FloatingPointError, match="at step 1"):
-        descent.raise_if_nonfinite(curve)
+        checking.raise_if_nonfinite(curve)
 
 
 @pytest.mark.parametrize("steps, error", [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)])
@@ -200,7 +202,9 @@ def test_backprop_value_and_grad_matches_autodiff_run(key):
 
     by_autodiff = jax.value_and_grad(lambda p: losses.mse(mlp.apply(p, x, **kwargs), y))
 
-    run = lambda vg: jax.jit(lambda p: descent.gradient_descent(vg, p, learning_rate=0.05, steps=30))(params0)
+    def run(vg):
+        return jax.jit(lambda p: descent.gradient_descent(vg, p, learning_rate=0.05, steps=30))(params0)
+
     p_hand, c_hand = run(by_hand)
     p_auto, c_auto = run(by_autodiff)
     assert c_hand.dtype == jnp.float64
@@ -236,8 +240,11 @@ def test_minimize_with_sgd_is_gradient_descent():
 def test_minimize_converges_on_rosenbrock(name, lr, steps):
     from fnn import optimizers
 
-    x, curve = jax.jit(lambda: descent.minimize(_rosenbrock, jnp.array([-1.2, 1.0], jnp.float64),
-                                                optimizers.get(name, learning_rate=lr), steps))()
+    x, curve = jax.jit(
+        lambda: descent.minimize(
+            _rosenbrock, jnp.array([-1.2, 1.0], jnp.float64), optimizers.get(name, learning_rate=lr), steps
+        )
+    )()
     assert float(curve[0]) == pytest.approx(24.2)
     assert float(_rosenbrock(x)) < 1e-6
     np.testing.assert_allclose(x, [1.0, 1.0], atol=1e-2)
@@ -248,8 +255,9 @@ def test_minimize_pytree_and_adamw_receives_params():
 
     start = {"u": jnp.array([1.0, 2.0], jnp.float64), "v": jnp.array(3.0, jnp.float64)}
     # With a zero gradient only AdamW's decay -lr * wd * x moves the parameters.
-    x, curve = descent.minimize(lambda p: 0.0 * (jnp.sum(p["u"]) + p["v"]), start,
-                                optimizers.adamw(0.1, weight_decay=0.5), steps=2)
+    x, curve = descent.minimize(
+        lambda p: 0.0 * (jnp.sum(p["u"]) + p["v"]), start, optimizers.adamw(0.1, weight_decay=0.5), steps=2
+    )
     assert jax.tree.structure(x) == jax.tree.structure(start)
     np.testing.assert_allclose(x["v"], 3.0 * 0.95**2, rtol=1e-12)
     np.testing.assert_allclose(curve, [0.0, 0.0])
@@ -285,7 +293,7 @@ def test_minimize_stops_at_a_nonfinite_loss():
     assert np.all(np.isfinite(np.asarray(curve[:3]))) and np.all(np.isnan(np.asarray(curve[3:])))
     assert np.isfinite(float(x)) and float(x) < 0
     with pytest.raises(FloatingPointError, match="loss became nan at step 3"):
-        descent.raise_if_nonfinite(curve)
+        checking.raise_if_nonfinite(curve)
 
 
 def test_minimize_bad_arguments():

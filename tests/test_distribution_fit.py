@@ -28,8 +28,9 @@ def _gaussian_kl(m1, s1, m2, s2):
 
 def _multistart(divergence, target=None, **kwargs):
     target = _target() if target is None else target
-    return df.fit_gaussian_multistart(target, divergence, init_means=jnp.array(STARTS), init_std=1.0,
-                                      steps=STEPS, learning_rate=LR, **kwargs)
+    return df.fit_gaussian_multistart(
+        target, divergence, init_means=jnp.array(STARTS), init_std=1.0, steps=STEPS, learning_rate=LR, **kwargs
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -40,8 +41,14 @@ def _multistart(divergence, target=None, **kwargs):
 def test_mixture_logpdf_against_direct_sum_and_far_out():
     w, mu, sd = _target()
     x = jnp.linspace(-8.0, 8.0, 41)
-    direct = np.log(sum(float(w[k]) * np.exp(-0.5 * ((np.asarray(x) - float(mu[k])) / float(sd[k])) ** 2)
-                        / (float(sd[k]) * math.sqrt(2 * math.pi)) for k in range(2)))
+    direct = np.log(
+        sum(
+            float(w[k])
+            * np.exp(-0.5 * ((np.asarray(x) - float(mu[k])) / float(sd[k])) ** 2)
+            / (float(sd[k]) * math.sqrt(2 * math.pi))
+            for k in range(2)
+        )
+    )
     np.testing.assert_allclose(df.mixture_logpdf(x, w, mu, sd), direct, rtol=1e-13)
     # Far out the density underflows, but its log is that of the widest component (std 1, at 3).
     far = df.mixture_logpdf(jnp.array([-1e3, 1e3]), w, mu, sd)
@@ -68,7 +75,9 @@ def test_mixture_sample_moments_and_zero_weight(key):
 
 
 def test_moments_against_samples_formula():
-    mean, std = df.moments(df.mixture(jnp.array([0.2, 0.3, 0.5]), jnp.array([-1.0, 0.0, 2.0]), jnp.array([0.5, 1.0, 2.0])))
+    mean, std = df.moments(
+        df.mixture(jnp.array([0.2, 0.3, 0.5]), jnp.array([-1.0, 0.0, 2.0]), jnp.array([0.5, 1.0, 2.0]))
+    )
     m = 0.2 * -1 + 0.5 * 2
     var = 0.2 * (0.25 + 1) + 0.3 * 1 + 0.5 * (4 + 4) - m**2
     assert float(mean) == pytest.approx(m, rel=1e-14)
@@ -82,7 +91,13 @@ def test_moments_against_samples_formula():
         ([1.2, -0.2], [-1.0, 1.0], [1.0, 1.0], ValueError, r"weights must be non-negative, got \[1\.2, -0\.2\]"),
         ([0.5, 0.5], [-1.0, 1.0], [1.0, -1.0], ValueError, r"stds must be positive, got \[1\.0, -1\.0\]"),
         ([0.5, 0.5], [-1.0, 1.0], [1.0, 0.0], ValueError, r"stds must be positive"),
-        ([0.5, 0.5], [-1.0, 0.0, 1.0], [1.0, 1.0], ValueError, r"weights and means must have the same shape, got \(2,\) and \(3,\)"),
+        (
+            [0.5, 0.5],
+            [-1.0, 0.0, 1.0],
+            [1.0, 1.0],
+            ValueError,
+            r"weights and means must have the same shape, got \(2,\) and \(3,\)",
+        ),
         ([0.5, 0.5], [-1.0, 1.0], [1.0], ValueError, r"weights and stds must have the same shape"),
         ([[0.5, 0.5]], [[-1.0, 1.0]], [[1.0, 1.0]], ValueError, r"weights must have rank 1, got shape \(1, 2\)"),
         ([], [], [], ValueError, r"weights must hold at least one example"),
@@ -90,8 +105,10 @@ def test_moments_against_samples_formula():
     ],
 )
 def test_mixture_validation(weights, means, stds, error, match):
-    args = [jnp.asarray(a, jnp.float64) if np.asarray(a).dtype.kind == "f" or np.size(a) == 0 else jnp.asarray(a)
-            for a in (weights, means, stds)]
+    args = [
+        jnp.asarray(a, jnp.float64) if np.asarray(a).dtype.kind == "f" or np.size(a) == 0 else jnp.asarray(a)
+        for a in (weights, means, stds)
+    ]
     with pytest.raises(error, match=match):
         df.mixture(*args)
     with pytest.raises(error, match=match):
@@ -146,8 +163,12 @@ def test_kl_against_closed_form_between_gaussians(m, s):
     # A single-component target: both KLs have closed forms.
     target = df.mixture(jnp.array([1.0]), jnp.array([0.5]), jnp.array([1.2]))
     params = df.gaussian_params(m, s)
-    np.testing.assert_allclose(float(df.kl_forward(params, target)), _gaussian_kl(0.5, 1.2, m, s), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(float(df.kl_reverse(params, target)), _gaussian_kl(m, s, 0.5, 1.2), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        float(df.kl_forward(params, target)), _gaussian_kl(0.5, 1.2, m, s), rtol=1e-12, atol=1e-14
+    )
+    np.testing.assert_allclose(
+        float(df.kl_reverse(params, target)), _gaussian_kl(m, s, 0.5, 1.2), rtol=1e-12, atol=1e-14
+    )
 
 
 def test_divergences_nonnegative_bounded_and_zero_at_equality(key):
@@ -210,7 +231,9 @@ def test_mmd_closed_form_against_fnn_losses_mmd_on_samples(key):
     # The V-statistic's diagonal adds (1 - E k(X, X'))/n + (1 - E k(Y, Y'))/n in expectation.
     w, mu, sd = (np.asarray(a) for a in target)
     v = h**2 + sd[:, None] ** 2 + sd[None, :] ** 2
-    e_pp = float(np.sum(w[:, None] * w[None, :] * h / np.sqrt(v) * np.exp(-((mu[:, None] - mu[None, :]) ** 2) / (2 * v))))
+    e_pp = float(
+        np.sum(w[:, None] * w[None, :] * h / np.sqrt(v) * np.exp(-((mu[:, None] - mu[None, :]) ** 2) / (2 * v)))
+    )
     e_qq = h / math.sqrt(h**2 + 2 * 0.8**2)
     expected = float(df.mmd(params, target, h)) + (1 - e_pp) / n + (1 - e_qq) / n
     # The estimator's standard deviation here is about 0.005 (measured over seeds).
@@ -226,8 +249,14 @@ def test_gradients_against_finite_differences(name):
     assert report.max_error("autodiff_vs_fd") < 1e-7, str(report)
     # Differentiable in the target as well (a sweep over it is differentiable too).
     params = df.gaussian_params(0.4, 1.7)
-    check_grads(jax.jit(lambda d: fn(params, df.bimodal(d, weights=(0.6, 0.4)))), (4.0,), order=1, modes=["rev"],
-                atol=1e-6, rtol=1e-6)
+    check_grads(
+        jax.jit(lambda d: fn(params, df.bimodal(d, weights=(0.6, 0.4)))),
+        (4.0,),
+        order=1,
+        modes=["rev"],
+        atol=1e-6,
+        rtol=1e-6,
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -242,7 +271,9 @@ def test_forward_kl_fit_matches_the_moments():
     assert abs(float(fit.mean) - float(mean)) < 1e-6
     assert abs(float(fit.std) - float(std)) < 1e-6
     # At the moments KL(p||q) = -H(p) + (1/2) log(2 pi e var): its value, by the quadrature.
-    assert float(fit.divergence) == pytest.approx(float(df.kl_forward(df.gaussian_params(mean, std), target)), abs=1e-12)
+    assert float(fit.divergence) == pytest.approx(
+        float(df.kl_forward(df.gaussian_params(mean, std), target)), abs=1e-12
+    )
     traj = fit.trajectory
     assert traj["mean"].shape == traj["std"].shape == traj["divergence"].shape == (STEPS,)
     assert float(traj["mean"][0]) == 0.5 and float(traj["std"][0]) == pytest.approx(1.0)
@@ -252,19 +283,27 @@ def test_forward_kl_fit_matches_the_moments():
 def test_fit_agrees_with_descent_minimize():
     target = _target()
     fit = df.fit_gaussian(target, "kl_forward", init=(0.5, 1.0), steps=STEPS, learning_rate=LR)
-    params, curve = descent.minimize(lambda p: df.kl_forward(p, target), df.gaussian_params(0.5, 1.0),
-                                     optimizers.adam(LR), STEPS)
+    params, curve = descent.minimize(
+        lambda p: df.kl_forward(p, target), df.gaussian_params(0.5, 1.0), optimizers.adam(LR), STEPS
+    )
     np.testing.assert_allclose(float(fit.params["mean"]), float(params["mean"]), rtol=0, atol=1e-12)
     np.testing.assert_allclose(float(fit.params["log_std"]), float(params["log_std"]), rtol=0, atol=1e-12)
     np.testing.assert_allclose(fit.trajectory["divergence"], curve, rtol=1e-12)
     # A divergence given as a function and an optimizer given as an optax transformation.
-    custom = df.fit_gaussian(target, lambda p, t: df.kl_forward(p, t), init=(0.5, 1.0), steps=STEPS,
-                             learning_rate=None, optimizer=optimizers.adam(LR))
+    custom = df.fit_gaussian(
+        target,
+        lambda p, t: df.kl_forward(p, t),
+        init=(0.5, 1.0),
+        steps=STEPS,
+        learning_rate=None,
+        optimizer=optimizers.adam(LR),
+    )
     np.testing.assert_allclose(float(custom.mean), float(fit.mean), rtol=0, atol=1e-12)
     np.testing.assert_allclose(float(custom.std), float(fit.std), rtol=1e-12)
     with pytest.raises(ValueError, match="learning_rate cannot be given with an optax.GradientTransformation"):
-        df.fit_gaussian(target, "kl_forward", init=(0.5, 1.0), steps=STEPS, learning_rate=LR,
-                        optimizer=optimizers.adam(LR))
+        df.fit_gaussian(
+            target, "kl_forward", init=(0.5, 1.0), steps=STEPS, learning_rate=LR, optimizer=optimizers.adam(LR)
+        )
 
 
 def test_reverse_kl_finds_both_modes_and_keeps_the_heavier():
@@ -295,9 +334,14 @@ def test_reverse_kl_has_a_worse_covering_local_minimum_too():
 
 
 def test_distinct_optima_groups_and_leaves_out_unconverged_runs():
-    runs = df.Fit(mean=jnp.array([1.0, 1.001, -2.0, 5.0, jnp.nan]), std=jnp.array([0.5, 0.5, 1.0, 1.0, 1.0]),
-                  divergence=jnp.array([0.3, 0.3, 0.1, 0.05, 0.0]), grad_norm=jnp.array([0.0, 1e-5, 0.0, 0.5, 0.0]),
-                  params=None, trajectory=None)
+    runs = df.Fit(
+        mean=jnp.array([1.0, 1.001, -2.0, 5.0, jnp.nan]),
+        std=jnp.array([0.5, 0.5, 1.0, 1.0, 1.0]),
+        divergence=jnp.array([0.3, 0.3, 0.1, 0.05, 0.0]),
+        grad_norm=jnp.array([0.0, 1e-5, 0.0, 0.5, 0.0]),
+        params=None,
+        trajectory=None,
+    )
     optima = df.distinct_optima(runs, atol=0.01, gtol=1e-3)
     assert [(o["mean"], o["starts"]) for o in optima] == [(-2.0, 1), (1.0, 2)]
     assert optima[1]["grad_norm"] == pytest.approx(1e-5)
@@ -324,8 +368,13 @@ def test_vmap_over_separations_equals_a_loop():
     separations = jnp.array([0.5, 3.0, 6.0])
 
     def fit(d):
-        return df.fit_gaussian(df.bimodal(d, weights=(0.6, 0.4), stds=(0.7, 1.0)), "kl_forward", init=(0.5, 1.0),
-                               steps=STEPS, learning_rate=LR)
+        return df.fit_gaussian(
+            df.bimodal(d, weights=(0.6, 0.4), stds=(0.7, 1.0)),
+            "kl_forward",
+            init=(0.5, 1.0),
+            steps=STEPS,
+            learning_rate=LR,
+        )
 
     batched = jax.vmap(fit)(separations)
     for i, d in enumerate(separations):
@@ -359,9 +408,12 @@ def test_fit_compiles_once_and_traces_once_under_jit():
 
 
 def test_fit_float32():
-    target = df.mixture(jnp.array([0.6, 0.4], jnp.float32), jnp.array([-3.0, 3.0], jnp.float32),
-                        jnp.array([0.7, 1.0], jnp.float32))
-    fit = df.fit_gaussian(target, "kl_forward", init=(jnp.float32(0.5), jnp.float32(1.0)), steps=STEPS, learning_rate=LR)
+    target = df.mixture(
+        jnp.array([0.6, 0.4], jnp.float32), jnp.array([-3.0, 3.0], jnp.float32), jnp.array([0.7, 1.0], jnp.float32)
+    )
+    fit = df.fit_gaussian(
+        target, "kl_forward", init=(jnp.float32(0.5), jnp.float32(1.0)), steps=STEPS, learning_rate=LR
+    )
     assert fit.mean.dtype == fit.std.dtype == fit.divergence.dtype == jnp.float32
     mean, std = df.moments(target)
     assert abs(float(fit.mean) - float(mean)) < 1e-4 and abs(float(fit.std) - float(std)) < 1e-4
@@ -383,14 +435,17 @@ def test_fit_validation_and_traced_bad_target():
     with pytest.raises(ValueError, match=r"bandwidth must be positive"):
         df.fit_gaussian(target, "mmd", bandwidth=0.0, **kw)
     with pytest.raises(ValueError, match=r"init_std must be positive"):
-        df.fit_gaussian_multistart(target, "kl_reverse", init_means=jnp.zeros(2), init_std=-1.0, steps=STEPS,
-                                   learning_rate=LR)
+        df.fit_gaussian_multistart(
+            target, "kl_reverse", init_means=jnp.zeros(2), init_std=-1.0, steps=STEPS, learning_rate=LR
+        )
     with pytest.raises(ValueError, match=r"init_means and init_std must have the same shape"):
-        df.fit_gaussian_multistart(target, "kl_reverse", init_means=jnp.zeros(2), init_std=jnp.ones(3), steps=STEPS,
-                                   learning_rate=LR)
+        df.fit_gaussian_multistart(
+            target, "kl_reverse", init_means=jnp.zeros(2), init_std=jnp.ones(3), steps=STEPS, learning_rate=LR
+        )
     with pytest.raises(ValueError, match=r"weights must sum to 1"):
         df.fit_gaussian(df.Mixture(jnp.array([0.7, 0.7]), target.means, target.stds), "kl_forward", **kw)
     # Traced, a bad target makes the fit NaN rather than a plausible number.
     fit = jax.jit(lambda w: df.fit_gaussian(df.Mixture(w, target.means, target.stds), "kl_forward", **kw))(
-        jnp.array([0.7, 0.7]))
+        jnp.array([0.7, 0.7])
+    )
     assert np.isnan(float(fit.divergence))

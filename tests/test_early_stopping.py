@@ -10,7 +10,8 @@ import pytest
 
 import fnn
 from fnn import train
-from fnn.early_stopping import EarlyStopping
+from fnn.train.early_stopping import EarlyStopping
+from tests.helpers import assert_trees_close
 
 NAN = float("nan")
 
@@ -75,8 +76,9 @@ def test_matches_the_reference_loop_on_random_sequences():
     for trial in range(8):
         metrics = rng.normal(size=10).cumsum()
         metrics[rng.random(10) < 0.15] = np.nan
-        settings = dict(patience=int(rng.integers(1, 4)), min_delta=float(rng.choice([0.0, 0.3])),
-                        mode=["min", "max"][trial % 2])
+        settings = dict(
+            patience=int(rng.integers(1, 4)), min_delta=float(rng.choice([0.0, 0.3])), mode=["min", "max"][trial % 2]
+        )
         state = _watch(EarlyStopping(**settings), metrics)
         best_epoch, stop_epoch, best = _reference(metrics.tolist(), **settings)
         _check(state, best_epoch, stop_epoch)
@@ -125,8 +127,13 @@ PATIENCE = 4
 
 
 def _trainer(**kw):
-    settings = dict(model=fnn.MLP((1, 16, 1), activation="tanh"), loss="mse", optimizer="adam", epochs=40,
-                    early_stopping=EarlyStopping(patience=PATIENCE))
+    settings = dict(
+        model=fnn.MLP((1, 16, 1), activation="tanh"),
+        loss="mse",
+        optimizer="adam",
+        epochs=40,
+        early_stopping=EarlyStopping(patience=PATIENCE),
+    )
     return train.Trainer(**{**settings, **kw})
 
 
@@ -143,8 +150,7 @@ def _start(trainer):
 
 
 def _same(a, b, rtol=1e-12):
-    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=rtol, atol=1e-14)
+    assert_trees_close(a, b, rtol=rtol, atol=1e-14)
 
 
 def test_trainer_keeps_the_best_epoch(key):
@@ -164,7 +170,9 @@ def test_trainer_keeps_the_best_epoch(key):
     reference, reference_history = plain.fit(_start(plain), data, validation, HP)
     _same(state.params, reference.params)
     np.testing.assert_allclose(val_loss[: best + 1], reference_history.val_loss, rtol=1e-12)
-    np.testing.assert_allclose(trainer.evaluate(state.params, state.model_state, *validation)[0], val_loss[best], rtol=1e-12)
+    np.testing.assert_allclose(
+        trainer.evaluate(state.params, state.model_state, *validation)[0], val_loss[best], rtol=1e-12
+    )
     assert int(state.epoch) == trainer.epochs
 
 

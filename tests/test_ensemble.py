@@ -7,16 +7,7 @@ import pytest
 
 import fnn
 from fnn import ensemble, train
-
-
-def _data(leaf):
-    return jax.random.key_data(leaf) if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf
-
-
-def _same(a, b, rtol=1e-12):
-    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        u, v = _data(jnp.asarray(u)), _data(jnp.asarray(v))
-        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=rtol, atol=1e-13)
+from tests.helpers import assert_trees_close
 
 
 def _softmax(z):
@@ -45,8 +36,8 @@ def test_fit_equals_separate_runs_from_member_keys(key):
     keys = ensemble.member_keys(jax.random.key(5), members)
     for m in range(members):
         state, history = trainer.fit(trainer.init(keys[m], hp, dtype=jnp.float64), (x, y), (x, y), hp)
-        _same(jax.tree.map(lambda a, m=m: a[m], states), state)
-        _same(jax.tree.map(lambda a, m=m: a[m], histories), history)
+        assert_trees_close(jax.tree.map(lambda a, m=m: a[m], states), state)
+        assert_trees_close(jax.tree.map(lambda a, m=m: a[m], histories), history)
     # members differ: they are not one run copied
     assert not np.allclose(np.asarray(states.params[0]["W"][0]), np.asarray(states.params[0]["W"][1]))
 

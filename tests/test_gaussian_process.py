@@ -176,7 +176,9 @@ def test_float32_cholesky_survives_clustered_points(key):
 def test_log_marginal_likelihood_matches_numpy(key, kernel):
     x, y = _data(key)
     params = _params(2)
-    np.testing.assert_allclose(log_marginal_likelihood(params, x, y, kernel=kernel), _np_lml(params, x, y, kernel), rtol=1e-12)
+    np.testing.assert_allclose(
+        log_marginal_likelihood(params, x, y, kernel=kernel), _np_lml(params, x, y, kernel), rtol=1e-12
+    )
 
 
 def test_log_marginal_likelihood_gradient_finite_differences_and_eq_5_9(key):
@@ -207,7 +209,9 @@ def test_hand_written_gradient_matches_autodiff(key, kernel):
     y = jnp.concatenate([y, jnp.array([3.0, jnp.nan], jnp.float64)])
     mask = jnp.arange(9) < 7
     params = _params(2, ell=(0.3, 1.2), sf2=0.8, noise=2e-3, mean=-0.1)
-    value, grads = jax.jit(gp.log_marginal_likelihood_and_grad, static_argnames="kernel")(params, x, y, mask, kernel=kernel)
+    value, grads = jax.jit(gp.log_marginal_likelihood_and_grad, static_argnames="kernel")(
+        params, x, y, mask, kernel=kernel
+    )
     np.testing.assert_allclose(value, log_marginal_likelihood(params, x, y, mask, kernel=kernel), rtol=1e-13)
     expected = lml_grad(params, x, y, mask, kernel=kernel)
     for got, ref in zip(grads, expected, strict=True):

@@ -1,4 +1,4 @@
-"""Tests for fnn._io: atomic writes leave the old file or the new one, and nothing else."""
+"""Tests for fnn.io: atomic writes leave the old file or the new one, and nothing else."""
 
 import json
 import math
@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fnn import _io
+from fnn import io
 
 
 def _siblings(path):
@@ -17,27 +17,27 @@ def _siblings(path):
 
 def test_write_bytes_creates_parents_and_replaces(tmp_path):
     target = tmp_path / "a" / "b" / "x.bin"
-    _io.atomic_write_bytes(target, b"one")
-    _io.atomic_write_bytes(str(target), b"two")
+    io.atomic_write_bytes(target, b"one")
+    io.atomic_write_bytes(str(target), b"two")
     assert target.read_bytes() == b"two"
     assert _siblings(target) == ["x.bin"]
 
 
 def test_written_file_has_umask_mode_not_tempfile_mode(tmp_path):
-    target = _io.atomic_write_text(tmp_path / "t.txt", "x")
+    target = io.atomic_write_text(tmp_path / "t.txt", "x")
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_write_text_utf8(tmp_path):
-    target = _io.atomic_write_text(tmp_path / "t.txt", "ünïcode ✓")
+    target = io.atomic_write_text(tmp_path / "t.txt", "ünïcode ✓")
     assert target.read_text(encoding="utf-8") == "ünïcode ✓"
 
 
 @pytest.mark.parametrize(
     "call, bad",
-    [(_io.atomic_write_bytes, "str, not bytes"), (_io.atomic_write_text, b"bytes, not str")],
+    [(io.atomic_write_bytes, "str, not bytes"), (io.atomic_write_text, b"bytes, not str")],
 )
 def test_wrong_payload_type_is_type_error(tmp_path, call, bad):
     with pytest.raises(TypeError, match="must be"):
@@ -47,38 +47,38 @@ def test_wrong_payload_type_is_type_error(tmp_path, call, bad):
 
 def test_failure_mid_write_keeps_old_file_and_removes_temp(tmp_path, monkeypatch):
     target = tmp_path / "x.json"
-    _io.atomic_write_json(target, {"v": 1})
+    io.atomic_write_json(target, {"v": 1})
 
     def broken_fsync(fd):
         raise OSError("disk on fire")
 
     # The temp file has been written and flushed when fsync fails: the worst moment.
-    monkeypatch.setattr(_io.os, "fsync", broken_fsync)
+    monkeypatch.setattr(io.os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk on fire"):
-        _io.atomic_write_json(target, {"v": 2})
+        io.atomic_write_json(target, {"v": 2})
     assert json.loads(target.read_text()) == {"v": 1}
     assert _siblings(target) == ["x.json"]
 
 
 def test_failure_in_json_dumps_keeps_old_file(tmp_path, monkeypatch):
     target = tmp_path / "x.json"
-    _io.atomic_write_json(target, {"v": 1})
+    io.atomic_write_json(target, {"v": 1})
 
     def broken_dumps(*args, **kwargs):
         raise RuntimeError("serialiser crashed")
 
-    monkeypatch.setattr(_io.json, "dumps", broken_dumps)
+    monkeypatch.setattr(io.json, "dumps", broken_dumps)
     with pytest.raises(RuntimeError, match="serialiser crashed"):
-        _io.atomic_write_json(target, {"v": 2})
+        io.atomic_write_json(target, {"v": 2})
     assert json.loads(target.read_text()) == {"v": 1}
     assert _siblings(target) == ["x.json"]
 
 
 def test_unserialisable_object_keeps_old_file(tmp_path):
     target = tmp_path / "x.json"
-    _io.atomic_write_json(target, {"v": 1})
+    io.atomic_write_json(target, {"v": 1})
     with pytest.raises(TypeError, match=r"obj\['v'\]\[1\] is of type object"):
-        _io.atomic_write_json(target, {"v": [1, object()]})
+        io.atomic_write_json(target, {"v": [1, object()]})
     assert json.loads(target.read_text()) == {"v": 1}
     assert _siblings(target) == ["x.json"]
 
@@ -89,7 +89,7 @@ def test_failing_figure_keeps_old_png_and_removes_temp(tmp_path):
     target = tmp_path / "f.png"
     fig = Figure(figsize=(1, 1))
     fig.subplots().plot([0, 1])
-    _io.atomic_save_figure(target, fig)
+    io.atomic_save_figure(target, fig)
     before = target.read_bytes()
 
     class Exploding(Figure):
@@ -98,14 +98,14 @@ def test_failing_figure_keeps_old_png_and_removes_temp(tmp_path):
             raise RuntimeError("renderer crashed")
 
     with pytest.raises(RuntimeError, match="renderer crashed"):
-        _io.atomic_save_figure(target, Exploding())
+        io.atomic_save_figure(target, Exploding())
     assert target.read_bytes() == before
     assert _siblings(target) == ["f.png"]
 
 
 def test_save_figure_refuses_non_figure(tmp_path):
     with pytest.raises(TypeError, match="matplotlib.figure.Figure"):
-        _io.atomic_save_figure(tmp_path / "f.png", "not a figure")
+        io.atomic_save_figure(tmp_path / "f.png", "not a figure")
 
 
 def test_jsonable_converts_numpy_and_jax():
@@ -119,7 +119,7 @@ def test_jsonable_converts_numpy_and_jax():
         "jax_bool": jnp.array([True, False]),
         "tuple": (1, "a", None),
     }
-    out = _io.to_jsonable(obj)
+    out = io.to_jsonable(obj)
     assert out == {
         "np_scalar": 0.5,
         "np_int": 7,
@@ -142,7 +142,7 @@ def test_jsonable_non_finite_floats_become_strings():
         "jax": jnp.array([jnp.nan, -jnp.inf]),
         "jax_scalar": jnp.float32(jnp.inf),
     }
-    assert _io.to_jsonable(obj) == {
+    assert io.to_jsonable(obj) == {
         "py": ["nan", "inf", "-inf", 1.0],
         "np": ["nan", "inf", "-inf"],
         "jax": ["nan", "-inf"],
@@ -151,7 +151,7 @@ def test_jsonable_non_finite_floats_become_strings():
 
 
 def test_json_file_is_sorted_indented_and_round_trips(tmp_path):
-    target = _io.atomic_write_json(tmp_path / "r.json", {"b": jnp.array([1.0, jnp.nan]), "a": 1})
+    target = io.atomic_write_json(tmp_path / "r.json", {"b": jnp.array([1.0, jnp.nan]), "a": 1})
     text = target.read_text()
     assert text == '{\n  "a": 1,\n  "b": [\n    1.0,\n    "nan"\n  ]\n}\n'
     assert [float(v) for v in json.loads(text)["b"]][0] == 1.0
@@ -167,4 +167,4 @@ def test_json_file_is_sorted_indented_and_round_trips(tmp_path):
 )
 def test_jsonable_refuses_what_json_cannot_hold(obj, match):
     with pytest.raises(TypeError, match=match):
-        _io.to_jsonable(obj)
+        io.to_jsonable(obj)

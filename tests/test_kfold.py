@@ -7,6 +7,7 @@ import pytest
 
 import fnn
 from fnn import kfold, train
+from tests.helpers import assert_trees_close
 
 SHAPES = [(10, 3), (7, 7), (5, 2), (23, 5)]
 
@@ -66,8 +67,9 @@ def test_stratified_folds_balance_every_class(key, shuffle):
 def test_binary_targets_stratify_by_their_class(key):
     labels = (jax.random.uniform(key, (17,)) < 0.3).astype(jnp.int32)
     as_targets = labels[:, None].astype(jnp.float64)  # binary_cross_entropy's [n, 1] targets
-    np.testing.assert_array_equal(kfold.fold_ids(17, 3, key=key, labels=as_targets),
-                                  kfold.fold_ids(17, 3, key=key, labels=labels))
+    np.testing.assert_array_equal(
+        kfold.fold_ids(17, 3, key=key, labels=as_targets), kfold.fold_ids(17, 3, key=key, labels=labels)
+    )
 
 
 def test_unstratified_folds_can_be_unbalanced():
@@ -128,7 +130,9 @@ def test_folds_refuse_bad_ids():
     with pytest.raises(ValueError, match="k must be"):
         kfold.folds(jnp.zeros(3, jnp.int32), 4)
     traced = _folds(jnp.array([0, 1, 2, 0]), 2, jnp.float64)  # under jit: NaN weights, not a silent split
-    assert np.all(np.isnan(np.asarray(traced.train_weights))) and np.all(np.isnan(np.asarray(traced.validation_weights)))
+    assert np.all(np.isnan(np.asarray(traced.train_weights))) and np.all(
+        np.isnan(np.asarray(traced.validation_weights))
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -139,11 +143,6 @@ def test_folds_refuse_bad_ids():
 def _data(key, n):
     x, y = fnn.data.blobs(key, n, centers=3, std=2.0, dtype=jnp.float64)
     return x, y
-
-
-def _same(a, b, rtol=1e-12):
-    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=rtol, atol=1e-13)
 
 
 def _separate(trainer, key, x, y, ids, k, hp):
@@ -161,8 +160,8 @@ def _separate(trainer, key, x, y, ids, k, hp):
 
 def _compare(cv, runs, trainer):
     for i, (state, history, (val_loss, val_accuracy)) in enumerate(runs):
-        _same(jax.tree.map(lambda a, i=i: a[i], cv.state.params), state.params)
-        _same(jax.tree.map(lambda a, i=i: a[i], cv.history), history)
+        assert_trees_close(jax.tree.map(lambda a, i=i: a[i], cv.state.params), state.params)
+        assert_trees_close(jax.tree.map(lambda a, i=i: a[i], cv.history), history)
         np.testing.assert_allclose(cv.val_loss[i], val_loss, rtol=1e-12)
         np.testing.assert_allclose(cv.val_accuracy[i], val_accuracy, rtol=1e-12)
     np.testing.assert_allclose(cv.score, np.mean([run[2][0] for run in runs]), rtol=1e-12)
@@ -185,8 +184,9 @@ def test_cross_validate_equals_separate_runs_with_minibatches_and_compiles_once(
     hp = {"learning_rate": 0.05}
     cv = kfold.cross_validate(trainer, run_key, (x, y), k, hp, fold_key=fold_key, dtype=jnp.float64)
     compiled = len(traces)
-    again = kfold.cross_validate(trainer, run_key, (x, y), k, {"learning_rate": 0.01}, fold_key=fold_key,
-                                 dtype=jnp.float64)
+    again = kfold.cross_validate(
+        trainer, run_key, (x, y), k, {"learning_rate": 0.01}, fold_key=fold_key, dtype=jnp.float64
+    )
     assert compiled > 0 and len(traces) == compiled  # no retrace for other hyperparameter values
     assert not np.allclose(np.asarray(again.val_loss), np.asarray(cv.val_loss))
     ids = kfold.fold_ids(n, k, key=fold_key)
@@ -199,8 +199,9 @@ def _full_batch_trainer():
 
 
 def _cv(trainer, x, y, l2):
-    return kfold.cross_validate(trainer, jax.random.key(3), (x, y), 4, {"learning_rate": 0.05, "l2": l2},
-                                dtype=jnp.float64)
+    return kfold.cross_validate(
+        trainer, jax.random.key(3), (x, y), 4, {"learning_rate": 0.05, "l2": l2}, dtype=jnp.float64
+    )
 
 
 def test_cross_validate_pads_uneven_folds_exactly_for_full_batches(key):

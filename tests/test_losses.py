@@ -23,7 +23,6 @@ from jax.test_util import check_grads
 from fnn import losses as L
 from fnn.checking import checked
 
-
 N, M, K, D = 5, 7, 4, 3
 LN2 = math.log(2.0)
 PROPERTY = settings(max_examples=25, deadline=None)
@@ -132,7 +131,10 @@ def _grad_cases():
     p1, q1 = _distributions(rng, (K,)), _distributions(rng, (K,))
     x2, y2 = _normal(rng, (N, D)), _normal(rng, (M, D)) + 0.3
     x1, y1 = _normal(rng, (N,)), _normal(rng, (M,), 2.0)
-    one = lambda g: lambda *a: (g(*a),)
+
+    def one(g):
+        return lambda *a: (g(*a),)
+
     return {
         "mse": (L.mse, one(L.mse_grad), (pred, target), (0,)),
         "l1": (L.l1, one(L.l1_grad), (pred, l1_target), (0,)),
@@ -221,7 +223,10 @@ def _fd_cases():
     soft = _distributions(rng, (3, 3))
     variance = 0.5 + np.exp(_normal(rng, (3, 2)))
     z, w = _normal(rng, (3, 3)), _normal(rng, (3, 3))
-    sm = lambda a: jax.nn.softmax(a, axis=-1)
+
+    def sm(a):
+        return jax.nn.softmax(a, axis=-1)
+
     return {
         "cross_entropy-soft": (lambda a: L.cross_entropy(a, soft), (z,)),
         "gaussian_nll-learned": (lambda m, v: L.gaussian_nll(m, target, v), (pred, variance)),
@@ -522,7 +527,9 @@ def test_kl_and_js_with_zeros_in_p():
             np.testing.assert_allclose(h, a, rtol=1e-14)
     # Zeros in p against zeros in q: still finite.
     q0 = jnp.array([[0.0, 0.3, 0.7], [0.5, 0.0, 0.5]])
-    assert _finite(L.kl_divergence(p, q0), L.kl_divergence_grad(p, q0), jax.grad(L.kl_divergence, argnums=(0, 1))(p, q0))
+    assert _finite(
+        L.kl_divergence(p, q0), L.kl_divergence_grad(p, q0), jax.grad(L.kl_divergence, argnums=(0, 1))(p, q0)
+    )
     assert L.kl_divergence(p, q0) == 0
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fnn import activations, batch_norm, dropout, initializers, mlp
-from fnn.mlp import MLP
+from fnn.models import MLP
 
 SIZE_LISTS = [(3, 1), (2, 4, 1), (1, 16, 2, 7, 4)]
 # Most tests share one network and one input shape, so that JAX compiles their operations once.
@@ -252,7 +252,11 @@ def test_apply_integer_input_type_error(key, dtype):
         (lambda p: [p[0], (p[1]["W"], p[1]["b"])], TypeError, r"params\[1\]"),
         (lambda p: [{"W": p[0]["W"][0], "b": p[0]["b"]}, p[1]], ValueError, r"params\[0\]"),
         (lambda p: [{"W": p[0]["W"], "b": p[0]["b"][:2]}, p[1]], ValueError, r"params\[0\]"),
-        (lambda p: [p[0], {"W": p[1]["W"][:3], "b": p[1]["b"]}], ValueError, r"params\[1\]\['W'\] takes 3 inputs but layer 0 gives 5"),
+        (
+            lambda p: [p[0], {"W": p[1]["W"][:3], "b": p[1]["b"]}],
+            ValueError,
+            r"params\[1\]\['W'\] takes 3 inputs but layer 0 gives 5",
+        ),
     ],
 )
 def test_malformed_params(key, make, error, match):
@@ -271,7 +275,10 @@ def test_check_params_accepts_valid(key):
 def test_jit_equals_no_jit(key):
     k1, k2 = jax.random.split(key)
     params, x = _params64(k1), _x64(k2)
-    fn = lambda p, x: mlp.apply(p, x, activation=("tanh", "softplus"), output_activation="sigmoid")
+
+    def fn(p, x):
+        return mlp.apply(p, x, activation=("tanh", "softplus"), output_activation="sigmoid")
+
     np.testing.assert_allclose(jax.jit(fn)(params, x), fn(params, x), rtol=1e-12)
 
 
@@ -541,7 +548,9 @@ def test_dropout_and_batch_norm_need_a_hidden_layer():
 
 def test_regularised_mlp_hashable_and_static(key):
     a = MLP((2, 8, 1), dropout=0.2, batch_norm=True)
-    assert a == MLP([2, 8, 1], dropout=0.2, batch_norm=True) and hash(a) == hash(MLP((2, 8, 1), dropout=0.2, batch_norm=True))
+    assert a == MLP([2, 8, 1], dropout=0.2, batch_norm=True) and hash(a) == hash(
+        MLP((2, 8, 1), dropout=0.2, batch_norm=True)
+    )
     assert a != MLP((2, 8, 1), dropout=0.3, batch_norm=True) and a != MLP((2, 8, 1), dropout=0.2)
     traces = []
 
@@ -564,8 +573,14 @@ def _reference_forward(model, params, state, x, key, train):
     for i, (layer, f) in enumerate(zip(params[:-1], hidden_acts, strict=True)):
         z = _affine(a, layer)
         if model.batch_norm:
-            z, s = batch_norm.apply({"gamma": layer["gamma"], "beta": layer["beta"]}, state[i], z, train=train,
-                                    momentum=model.bn_momentum, eps=model.bn_eps)
+            z, s = batch_norm.apply(
+                {"gamma": layer["gamma"], "beta": layer["beta"]},
+                state[i],
+                z,
+                train=train,
+                momentum=model.bn_momentum,
+                eps=model.bn_eps,
+            )
             new_state.append(s)
         a = dropout.dropout(f(z), model.dropout, key=jax.random.fold_in(key, i + 1), train=train)
     return out_act(_affine(a, params[-1])), tuple(new_state)
@@ -574,7 +589,11 @@ def _reference_forward(model, params, state, x, key, train):
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize(
     "kwargs",
-    [{"dropout": 0.3}, {"batch_norm": True}, {"dropout": 0.4, "input_dropout": 0.2, "batch_norm": True, "bn_momentum": 0.7}],
+    [
+        {"dropout": 0.3},
+        {"batch_norm": True},
+        {"dropout": 0.4, "input_dropout": 0.2, "batch_norm": True, "bn_momentum": 0.7},
+    ],
     ids=["dropout", "batch_norm", "both"],
 )
 def test_regularised_apply_matches_its_modules_composed_by_hand(key, kwargs, train):
@@ -648,8 +667,16 @@ def test_params_and_state_must_fit_the_model(key):
 @pytest.mark.parametrize(
     "make, error, match",
     [
-        (lambda p: [{**p[0], "gamma": p[0]["gamma"][:2]}, *p[1:]], ValueError, r"params\[0\]\['gamma'\] must have shape \(5,\)"),
-        (lambda p: [{k: v for k, v in p[0].items() if k != "beta"}, *p[1:]], TypeError, r"params\[0\].*'gamma' and 'beta'"),
+        (
+            lambda p: [{**p[0], "gamma": p[0]["gamma"][:2]}, *p[1:]],
+            ValueError,
+            r"params\[0\]\['gamma'\] must have shape \(5,\)",
+        ),
+        (
+            lambda p: [{k: v for k, v in p[0].items() if k != "beta"}, *p[1:]],
+            TypeError,
+            r"params\[0\].*'gamma' and 'beta'",
+        ),
         (lambda p: [p[0], {**p[1], "beta": jnp.zeros((1, 4))}, p[2]], ValueError, r"params\[1\]\['beta'\]"),
     ],
 )

@@ -59,8 +59,12 @@ SELECTORS = {
 def test_values_equal_the_formula(key, leaves):
     params = _params(key)
     select = SELECTORS[leaves]
-    np.testing.assert_allclose(penalties.l1(params, 0.3, leaves=leaves), _reference(params, 0.3, 0.0, select), rtol=1e-13)
-    np.testing.assert_allclose(penalties.l2(params, 0.7, leaves=leaves), _reference(params, 0.0, 0.7, select), rtol=1e-13)
+    np.testing.assert_allclose(
+        penalties.l1(params, 0.3, leaves=leaves), _reference(params, 0.3, 0.0, select), rtol=1e-13
+    )
+    np.testing.assert_allclose(
+        penalties.l2(params, 0.7, leaves=leaves), _reference(params, 0.0, 0.7, select), rtol=1e-13
+    )
     np.testing.assert_allclose(
         penalties.elastic_net(params, 0.3, 0.7, leaves=leaves), _reference(params, 0.3, 0.7, select), rtol=1e-13
     )
@@ -71,7 +75,9 @@ def test_default_leaves_are_the_weights_only(key):
     assert penalties.mask(params) == [{"W": True, "b": False}, {"W": True, "b": False}]
     moved = [{"W": layer["W"], "b": layer["b"] + 10.0} for layer in params]
     assert float(penalties.elastic_net(moved, 0.2, 0.5)) == float(penalties.elastic_net(params, 0.2, 0.5))
-    assert float(penalties.elastic_net(moved, 0.2, 0.5, leaves="all")) > float(penalties.elastic_net(params, 0.2, 0.5, leaves="all"))
+    assert float(penalties.elastic_net(moved, 0.2, 0.5, leaves="all")) > float(
+        penalties.elastic_net(params, 0.2, 0.5, leaves="all")
+    )
     _, grads = penalties.value_and_grad(params, l1=0.2, l2=0.5)
     assert all(np.all(np.asarray(layer["b"]) == 0) for layer in grads)
     assert all(np.all(np.asarray(layer["W"]) != 0) for layer in grads)

@@ -23,7 +23,10 @@ def _nets(seed, widths, num, input_dim=1, output_dim=1):
     rng = np.random.default_rng(seed)
     sizes = (input_dim, *widths, output_dim)
     return [
-        [{"W": rng.normal(0, math.sqrt(2 / a), (a, b)), "b": rng.normal(0, 1, b)} for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        [
+            {"W": rng.normal(0, math.sqrt(2 / a), (a, b)), "b": rng.normal(0, 1, b)}
+            for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        ]
         for _ in range(num)
     ]
 
@@ -101,7 +104,10 @@ def test_one_hidden_layer_has_at_most_m_plus_1_pieces():
 
 def test_collinear_neighbours_merge_and_vector_outputs():
     # relu(x) - relu(-x) = x: two ReLU pieces, one linear piece.
-    identity = [{"W": jnp.array([[1.0, -1.0]]), "b": jnp.zeros(2)}, {"W": jnp.array([[1.0], [-1.0]]), "b": jnp.zeros(1)}]
+    identity = [
+        {"W": jnp.array([[1.0, -1.0]]), "b": jnp.zeros(2)},
+        {"W": jnp.array([[1.0], [-1.0]]), "b": jnp.zeros(1)},
+    ]
     assert regions.count_pieces(identity, -1.0, 1.0) == 1
     # Two outputs: the pieces of the vector function are the union of each output's.
     two = [{"W": jnp.array([[1.0, 1.0]]), "b": jnp.array([-0.5, 0.5])}, {"W": jnp.eye(2), "b": jnp.zeros(2)}]
@@ -146,7 +152,10 @@ def test_shallow_interpolant_reproduces_the_sawtooth(depth):
 
 def test_shallow_interpolant_of_a_network_with_a_flat_piece_uses_pieces_minus_one_units():
     # relu(x) - relu(x - 1): flat, ramp, flat; 3 pieces need 2 units.
-    clamp = [{"W": jnp.array([[1.0, 1.0]]), "b": jnp.array([0.0, -1.0])}, {"W": jnp.array([[1.0], [-1.0]]), "b": jnp.zeros(1)}]
+    clamp = [
+        {"W": jnp.array([[1.0, 1.0]]), "b": jnp.array([0.0, -1.0])},
+        {"W": jnp.array([[1.0], [-1.0]]), "b": jnp.zeros(1)},
+    ]
     shallow = regions.fit_shallow_interpolant(clamp, -1.0, 2.0)
     assert mlp.sizes_of(shallow) == (1, 2, 1)
     x = jnp.linspace(-1, 2, 301, dtype=jnp.float64)[:, None]
@@ -211,6 +220,7 @@ def test_region_counts_batch_matches_single_scipy_and_deep_bounds(key):
     assert np.all(counts.patterns <= regions.deep_region_bound(widths, 2, method="montufar"))
     assert np.all(counts.components >= counts.patterns)
     from scipy import ndimage
+
     for i in range(2):
         params = jax.tree.map(lambda leaf, i=i: leaf[i], batch)
         single = regions.count_regions_grid(params, box, res)
@@ -300,6 +310,7 @@ def test_invalid_inputs():
         regions.count_regions_grid(net2, (0, 1, 0, 1), 1)
     with pytest.raises(ValueError, match="params must be finite"):
         regions.count_pieces([{"W": np.array([[np.nan]]), "b": np.zeros(1)}], 0.0, 1.0)
+
     def stacked(n_in):
         return [{"W": np.zeros((2, n_in, 3)), "b": np.zeros((2, 3))}, {"W": np.zeros((2, 3, 1)), "b": np.zeros((2, 1))}]
 

@@ -10,6 +10,7 @@ import pytest
 
 import fnn
 from fnn import schedules, train
+from tests.helpers import assert_trees_close
 
 EPOCHS = 6
 HP = {"learning_rate": 0.1, "l2": 0.3}
@@ -29,13 +30,14 @@ def _fit(trainer, data, hp, validation=None):
     return trainer.fit(trainer.init(jax.random.key(1), hp, dtype=jnp.float64), data, validation, hp)
 
 
-def _same(a, b, rtol=1e-12):
-    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=rtol, atol=1e-13)
-
-
 def _differ(a, b, by=1e-4):
-    return max(float(np.max(np.abs(np.asarray(u) - np.asarray(v)))) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)) > by
+    return (
+        max(
+            float(np.max(np.abs(np.asarray(u) - np.asarray(v))))
+            for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        )
+        > by
+    )
 
 
 def _loop(trainer, params, x, y, step):
@@ -67,13 +69,15 @@ def test_l2_equals_gradient_descent_on_the_penalised_loss(key, penalize):
 
     def step(params, grads):  # the L2 gradient lam * w by hand, on W only unless penalize="all"
         return [
-            {name: w - lr * (grads[i][name] + (lam * w if name == "W" or penalize == "all" else 0.0))
-             for name, w in layer.items()}
+            {
+                name: w - lr * (grads[i][name] + (lam * w if name == "W" or penalize == "all" else 0.0))
+                for name, w in layer.items()
+            }
             for i, layer in enumerate(params)
         ]
 
     start = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
-    _same(state.params, _loop(trainer, start.params, x, y, step))
+    assert_trees_close(state.params, _loop(trainer, start.params, x, y, step))
     # the history's train loss is the data loss alone: the first one is the initial network's
     np.testing.assert_allclose(history.train_loss[0], trainer.evaluate(start.params, (), x, y)[0], rtol=1e-13)
 
@@ -122,7 +126,7 @@ def test_weight_decay_is_decoupled(key, optimizer, reference):
         expected, _ = _fit(_trainer(), (x, y), {"learning_rate": lr, "l2": wd})
     else:  # after Adam it is AdamW, on the same (weights-only) leaves
         expected, _ = _fit(_trainer(optimizer="adamw"), (x, y), {"learning_rate": lr, "weight_decay": wd})
-    _same(decayed.params, expected.params)
+    assert_trees_close(decayed.params, expected.params)
     plain, _ = _fit(_trainer(optimizer=optimizer), (x, y), {"learning_rate": lr})
     assert _differ(decayed.params, plain.params)
 
@@ -134,7 +138,7 @@ def test_weight_decay_follows_the_schedule(key):
     trainer = _trainer(schedule=schedules.classic_step_decay)
     decayed, _ = _fit(trainer, (x, y), {"learning_rate": lr, "weight_decay": wd})
     penalised, _ = _fit(trainer, (x, y), {"learning_rate": lr, "l2": wd})
-    _same(decayed.params, penalised.params)
+    assert_trees_close(decayed.params, penalised.params)
 
 
 def test_adamw_decays_the_weights_only(key):
@@ -162,7 +166,7 @@ def test_adamw_decays_the_weights_only(key):
         return params
 
     weights_mask = [{"W": True, "b": False} for _ in start.params]
-    _same(state.params, manual(weights_mask))
+    assert_trees_close(state.params, manual(weights_mask))
     assert _differ(state.params[0]["b"], manual(None)[0]["b"], by=1e-6)  # decaying biases would show
 
 
@@ -176,26 +180,29 @@ def test_unit_weights_change_nothing(key):
     trainer = _trainer(batch_size=8)  # shuffled minibatches
     plain, plain_history = _fit(trainer, (x, y), HP)
     weighted, weighted_history = _fit(trainer, (x, y, jnp.ones(24, jnp.float64)), HP)
-    _same(weighted.params, plain.params)
-    _same(weighted_history.train_loss, plain_history.train_loss)
+    assert_trees_close(weighted.params, plain.params)
+    assert_trees_close(weighted_history.train_loss, plain_history.train_loss)
 
 
 def test_zero_weight_examples_do_not_count(key):
     x, y = _data(key)
     junk_x = jnp.full((5, 2), 100.0, jnp.float64)
     junk_y = jnp.zeros(5, jnp.int32)
-    padded = (jnp.concatenate([x, junk_x]), jnp.concatenate([y, junk_y]),
-              jnp.concatenate([jnp.ones(24, jnp.float64), jnp.zeros(5, jnp.float64)]))
+    padded = (
+        jnp.concatenate([x, junk_x]),
+        jnp.concatenate([y, junk_y]),
+        jnp.concatenate([jnp.ones(24, jnp.float64), jnp.zeros(5, jnp.float64)]),
+    )
     trainer = _trainer()
     plain, plain_history = _fit(trainer, (x, y), HP)
     weighted, weighted_history = _fit(trainer, padded, HP)
-    _same(weighted.params, plain.params)
-    _same(weighted_history.train_loss, plain_history.train_loss)
+    assert_trees_close(weighted.params, plain.params)
+    assert_trees_close(weighted_history.train_loss, plain_history.train_loss)
     # validation weights: the weighted loss and accuracy are those of the real examples
-    _same(trainer.evaluate(plain.params, (), *padded), trainer.evaluate(plain.params, (), x, y))
+    assert_trees_close(trainer.evaluate(plain.params, (), *padded), trainer.evaluate(plain.params, (), x, y))
     # the hand-written chain rule, through the weighted loss and the penalty, agrees
     by_hand, _ = _fit(_trainer(gradient="backprop"), padded, HP)
-    _same(by_hand.params, plain.params, rtol=1e-10)
+    assert_trees_close(by_hand.params, plain.params, rtol=1e-10)
 
 
 def test_bad_weights_raise(key):

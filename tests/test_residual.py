@@ -9,8 +9,8 @@ import pytest
 
 from fnn import activations, train
 from fnn import model as model_protocol
-from fnn.mlp import MLP
-from fnn.residual import ResidualMLP, plain_counterpart, plain_params
+from fnn.models import MLP
+from fnn.models.residual import ResidualMLP, plain_counterpart, plain_params
 
 
 def _model(depth=2, block_layers=2, **kw):
@@ -97,13 +97,18 @@ def test_numpy_integers_and_scale_accepted():
 
 def test_plain_counterpart_same_layers_and_parameter_count(key):
     for depth, block_layers in [(0, 2), (1, 1), (3, 2), (4, 1)]:
-        residual = ResidualMLP(7, 6, depth, 3, activation="tanh", output_activation="sigmoid",
-                               scheme="glorot", block_layers=block_layers)
+        residual = ResidualMLP(
+            7, 6, depth, 3, activation="tanh", output_activation="sigmoid", scheme="glorot", block_layers=block_layers
+        )
         plain = plain_counterpart(residual)
-        assert plain == MLP((7, *(6,) * (block_layers * depth + 1), 3), activation="tanh",
-                            output_activation="sigmoid", scheme="glorot")
+        assert plain == MLP(
+            (7, *(6,) * (block_layers * depth + 1), 3), activation="tanh", output_activation="sigmoid", scheme="glorot"
+        )
         assert len(plain.sizes) - 1 == residual.num_layers
-        count = lambda p: sum(leaf.size for leaf in jax.tree.leaves(p))
+
+        def count(p):
+            return sum(leaf.size for leaf in jax.tree.leaves(p))
+
         assert count(jax.eval_shape(residual.init, key)[0]) == count(jax.eval_shape(plain.init, key)[0])
     with pytest.raises(TypeError, match="residual must be a ResidualMLP, got MLP"):
         plain_counterpart(MLP((2, 3, 1)))
@@ -114,7 +119,10 @@ def test_plain_counterpart_same_layers_and_parameter_count(key):
     [
         ([], "params must be a dict with keys 'input', 'blocks', 'output'"),
         ({"input": {}, "blocks": [{"W1": 1.0}], "output": {}}, r"params\['blocks'\]\[0\] must be a dict of W1, b1"),
-        ({"input": {}, "blocks": [{"W1": 1.0, "c1": 1.0}], "output": {}}, r"params\['blocks'\]\[0\] lacks 'W1' or 'b1'"),
+        (
+            {"input": {}, "blocks": [{"W1": 1.0, "c1": 1.0}], "output": {}},
+            r"params\['blocks'\]\[0\] lacks 'W1' or 'b1'",
+        ),
     ],
 )
 def test_plain_params_rejects_malformed(bad, match):
@@ -193,8 +201,13 @@ def test_init_weight_scale_follows_scheme(key):
 @pytest.mark.parametrize("activation, output_activation", [("relu", "identity"), ("tanh", "sigmoid")])
 def test_apply_matches_reference(key, block_layers, activation, output_activation):
     k1, k2 = jax.random.split(key)
-    m = _model(depth=3, block_layers=block_layers, activation=activation,
-               output_activation=output_activation, residual_scale=1.0)
+    m = _model(
+        depth=3,
+        block_layers=block_layers,
+        activation=activation,
+        output_activation=output_activation,
+        residual_scale=1.0,
+    )
     params, state = m.init(k1, jnp.float64)
     x = _x64(k2)
     y, new_state = m.apply(params, state, x)
@@ -204,8 +217,11 @@ def test_apply_matches_reference(key, block_layers, activation, output_activatio
     y_train, _ = m.apply(params, state, x, key=jax.random.key(1), train=True)
     np.testing.assert_array_equal(y_train, y)
     # Without the shortcuts the same weights are the plain counterpart, another function.
-    layers = [params["input"], *({"W": b[f"W{j}"], "b": b[f"b{j}"]} for b in params["blocks"]
-                                 for j in range(1, block_layers + 1)), params["output"]]
+    layers = [
+        params["input"],
+        *({"W": b[f"W{j}"], "b": b[f"b{j}"]} for b in params["blocks"] for j in range(1, block_layers + 1)),
+        params["output"],
+    ]
     assert jax.tree.structure(plain_params(params)) == jax.tree.structure(layers)
     _close(plain_params(params), layers, rtol=0)
     without, _ = plain_counterpart(m).apply(plain_params(params), (), x)
@@ -277,16 +293,32 @@ def test_apply_rejects_scalar_and_integer_input(key):
     "make, error, match",
     [
         (lambda p: [p["input"], p["output"]], TypeError, "params must be a dict with keys 'input', 'blocks', 'output'"),
-        (lambda p: {**p, "blocks": p["blocks"][:1]}, ValueError, r"params\['blocks'\] must be a list of 2 block dicts \(depth\), got 1"),
+        (
+            lambda p: {**p, "blocks": p["blocks"][:1]},
+            ValueError,
+            r"params\['blocks'\] must be a list of 2 block dicts \(depth\), got 1",
+        ),
         (lambda p: {**p, "blocks": {"0": p["blocks"][0]}}, TypeError, r"params\['blocks'\] must be a list"),
-        (lambda p: {**p, "blocks": [p["blocks"][0], {"W1": p["blocks"][1]["W1"]}]}, TypeError,
-         r"params\['blocks'\]\[1\] must be a dict with keys \['W1', 'W2', 'b1', 'b2'\]"),
-        (lambda p: {**p, "blocks": [p["blocks"][0], {**p["blocks"][1], "W2": p["blocks"][1]["W2"][:4]}]}, ValueError,
-         r"params\['blocks'\]\[1\]\['W2'\] must have shape \(5, 5\), got \(4, 5\)"),
-        (lambda p: {**p, "input": {"W": p["input"]["W"].T, "b": p["input"]["b"]}}, ValueError,
-         r"params\['input'\]\['W'\] must have shape \(3, 5\), got \(5, 3\)"),
-        (lambda p: {**p, "output": {"W": p["output"]["W"], "b": jnp.zeros((2, 1))}}, ValueError,
-         r"params\['output'\]\['b'\] must have shape \(2,\), got \(2, 1\)"),
+        (
+            lambda p: {**p, "blocks": [p["blocks"][0], {"W1": p["blocks"][1]["W1"]}]},
+            TypeError,
+            r"params\['blocks'\]\[1\] must be a dict with keys \['W1', 'W2', 'b1', 'b2'\]",
+        ),
+        (
+            lambda p: {**p, "blocks": [p["blocks"][0], {**p["blocks"][1], "W2": p["blocks"][1]["W2"][:4]}]},
+            ValueError,
+            r"params\['blocks'\]\[1\]\['W2'\] must have shape \(5, 5\), got \(4, 5\)",
+        ),
+        (
+            lambda p: {**p, "input": {"W": p["input"]["W"].T, "b": p["input"]["b"]}},
+            ValueError,
+            r"params\['input'\]\['W'\] must have shape \(3, 5\), got \(5, 3\)",
+        ),
+        (
+            lambda p: {**p, "output": {"W": p["output"]["W"], "b": jnp.zeros((2, 1))}},
+            ValueError,
+            r"params\['output'\]\['b'\] must have shape \(2,\), got \(2, 1\)",
+        ),
     ],
 )
 def test_malformed_params(key, make, error, match):
@@ -324,18 +356,26 @@ def _targets(key, loss, n, k):
 )
 def test_backprop_equals_autodiff_float64(key, depth, block_layers, activation, output_activation, loss):
     k1, k2, k3 = jax.random.split(key, 3)
-    m = ResidualMLP(3, 6, depth, 4, activation=activation, output_activation=output_activation,
-                    block_layers=block_layers, residual_scale=1.0)
+    m = ResidualMLP(
+        3,
+        6,
+        depth,
+        4,
+        activation=activation,
+        output_activation=output_activation,
+        block_layers=block_layers,
+        residual_scale=1.0,
+    )
     params, state = m.init(k1, jnp.float64)
     x, target = _x64(k2, (9, 3)), _targets(k3, loss, 9, 4)
     (value, new_state), grads = m.backprop(params, state, x, target, loss)
-    (expected, _), expected_grads = model_protocol.value_and_grad(m, loss)(params, state, x, target)
+    (expected, _), expected_grads = model_protocol.value_and_grad_fn(m, loss)(params, state, x, target)
     assert new_state == ()
     np.testing.assert_allclose(value, expected, rtol=1e-13)
     scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(expected_grads))
     _close(grads, expected_grads, rtol=1e-12, atol=1e-13 * scale)
     # The protocol's backprop path gives the same.
-    (value2, _), grads2 = model_protocol.value_and_grad(m, loss, method="backprop")(params, state, x, target)
+    (value2, _), grads2 = model_protocol.value_and_grad_fn(m, loss, method="backprop")(params, state, x, target)
     _close(grads2, grads, rtol=0)
 
 
@@ -349,7 +389,7 @@ def test_backprop_equals_autodiff_float32_deep(key):
     x = jax.random.normal(k2, (16, 3), jnp.float32)
     y = jax.random.randint(k3, (16,), 0, 4)
     (value, _), grads = m.backprop(params, state, x, y, "cross_entropy")
-    (expected, _), expected_grads = model_protocol.value_and_grad(m, "cross_entropy")(params, state, x, y)
+    (expected, _), expected_grads = model_protocol.value_and_grad_fn(m, "cross_entropy")(params, state, x, y)
     assert grads["blocks"][3]["W1"].dtype == jnp.float32
     np.testing.assert_allclose(value, expected, rtol=1e-5)
     scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(expected_grads))
@@ -362,7 +402,7 @@ def test_backprop_leading_axes(key):
     params, state = m.init(k1, jnp.float64)
     x, y = _x64(k2, (4, 3, 3)), jax.random.normal(k3, (4, 3, 2), jnp.float64)
     _, grads = m.backprop(params, state, x, y, "mse")
-    _, expected = model_protocol.value_and_grad(m, "mse")(params, state, x, y)
+    _, expected = model_protocol.value_and_grad_fn(m, "mse")(params, state, x, y)
     _close(grads, expected, rtol=1e-12, atol=1e-14)
 
 
@@ -414,8 +454,14 @@ def test_trainer_backprop_equals_autodiff_and_learns(key):
     hp = {"learning_rate": 0.05}
     runs = {}
     for gradient in ("autodiff", "backprop"):
-        trainer = train.Trainer(_model(depth=2, activation="tanh"), "cross_entropy", optimizer="momentum",
-                                epochs=10, batch_size=8, gradient=gradient)
+        trainer = train.Trainer(
+            _model(depth=2, activation="tanh"),
+            "cross_entropy",
+            optimizer="momentum",
+            epochs=10,
+            batch_size=8,
+            gradient=gradient,
+        )
         state = trainer.init(jax.random.key(1), hp, dtype=jnp.float64)
         runs[gradient] = trainer.fit(state, (x, y), (x, y), hp)
     (s_auto, h_auto), (s_hand, h_hand) = runs["autodiff"], runs["backprop"]

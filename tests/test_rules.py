@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fnn import descent, linear, perceptron, rules
+from fnn import checking, linear, perceptron, rules
 
 GATES = ("and", "or", "nand")
 
@@ -56,7 +56,9 @@ def test_perceptron_update_on_a_mistake_follows_the_formula():
     np.testing.assert_allclose(new["b"], 0.75, rtol=0, atol=1e-15)
     assert int(new_state.mistakes) == 1
     # A false positive moves the other way: z = 0.5 >= 0 predicts 1, target 0.
-    new, _ = rules.perceptron.update(params, state, jnp.array([0.5, 0.0], jnp.float64), jnp.array(0.0, jnp.float64), learning_rate=0.5)
+    new, _ = rules.perceptron.update(
+        params, state, jnp.array([0.5, 0.0], jnp.float64), jnp.array(0.0, jnp.float64), learning_rate=0.5
+    )
     np.testing.assert_allclose(new["w"], [0.25, -1.0], rtol=0, atol=1e-15)
     np.testing.assert_allclose(new["b"], -0.25, rtol=0, atol=1e-15)
 
@@ -170,7 +172,7 @@ def test_delta_rule_learns_the_gates_with_threshold_one_half(gate):
     history = np.asarray(result.history)
     e = int(result.epochs_to_converge)
     assert abs(history[e - 1] - history[e - 2]) < 1e-6
-    assert np.all(history[e - 1:] == history[e - 1])  # frozen from convergence on
+    assert np.all(history[e - 1 :] == history[e - 1])  # frozen from convergence on
 
 
 @pytest.mark.parametrize("gate", ("and", "xor"))
@@ -242,7 +244,7 @@ def test_hebb_overflow_stops_updates_and_the_history_says_when(key):
     assert np.all(np.isfinite(w)) and np.abs(w).max() > 1e300 and not bool(result.converged)
     assert np.abs(w).max() > history[first_nan - 1] > 1e250
     with pytest.raises(FloatingPointError, match=rf"weight norm became nan at step {first_nan} "):
-        descent.raise_if_nonfinite(history, what="weight norm")
+        checking.raise_if_nonfinite(history, what="weight norm")
 
 
 # ----------------------------------------------------------------------------------------
@@ -361,7 +363,7 @@ def test_traced_bad_values_are_never_silent():
     result = jax.jit(lambda lr: rules.train("perceptron", params, x, y, learning_rate=lr, epochs=3))(-1.0)
     assert np.all(np.isnan(np.asarray(result.history))) and not bool(result.converged)
     with pytest.raises(FloatingPointError, match="at step 0"):
-        descent.raise_if_nonfinite(result.history)
+        checking.raise_if_nonfinite(result.history)
     bad_y = jnp.array([0.0, 0.5, 0.0, 1.0], jnp.float64)
     result = jax.jit(lambda t: rules.train("perceptron", params, x, t, learning_rate=1.0, epochs=3))(bad_y)
     assert np.all(np.isnan(np.asarray(result.history)))

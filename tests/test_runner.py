@@ -11,16 +11,16 @@ import textwrap
 
 import pytest
 
-from experiments import _runner
-from experiments._api import Config, Result
+from experiments import runner
+from experiments.api import Config, Result
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
-GOOD = '''
+GOOD = """
 import jax.numpy as jnp
 from matplotlib.figure import Figure
 
-from experiments._api import Result
+from experiments.api import Result
 
 CLAIM = "Fake experiment {name} measures nothing."
 CALLS = []
@@ -36,25 +36,25 @@ def run(config):
         figure=fig,
         summary="line one\\nline two",
     )
-'''
+"""
 
-NO_FIGURE = '''
-from experiments._api import Result
+NO_FIGURE = """
+from experiments.api import Result
 
 CLAIM: str = "Fake experiment without a figure."
 
 
 def run(config):
     return Result(metrics={"quick": config.quick})
-'''
+"""
 
-BROKEN = '''
+BROKEN = """
 CLAIM = "Fake experiment that raises."
 
 
 def run(config):
     raise RuntimeError("boom in experiment")
-'''
+"""
 
 _counter = itertools.count()
 
@@ -77,7 +77,7 @@ def fake(tmp_path, monkeypatch):
 
 
 def _main(fake, results, *args, registry=("alpha", "nofig", "broken", "beta")):
-    return _runner.main([*args, "--results", str(results)], registry=registry, package=fake)
+    return runner.main([*args, "--results", str(results)], registry=registry, package=fake)
 
 
 def test_run_writes_json_and_png(fake, tmp_path, capsys):
@@ -92,14 +92,25 @@ def test_run_writes_json_and_png(fake, tmp_path, capsys):
     assert (d / "figure.png").read_bytes()[:4] == b"\x89PNG"
     assert (d / "extra.txt").exists()
     data = json.loads((d / "result.json").read_text())
-    assert set(data) == {"name", "claim", "quick", "seed", "metrics", "seconds",
-                         "fnn_version", "jax_version", "backend", "complete"}
+    assert set(data) == {
+        "name",
+        "claim",
+        "quick",
+        "seed",
+        "metrics",
+        "seconds",
+        "fnn_version",
+        "jax_version",
+        "backend",
+        "complete",
+    }
     assert data["name"] == "alpha"
     assert data["claim"] == "Fake experiment alpha measures nothing."
     assert data["quick"] is True and data["seed"] == 3 and data["complete"] is True
     assert data["metrics"] == {"loss": [1.0, "nan"], "seed": 3}
     assert data["seconds"] >= 0
     import jax
+
     assert data["jax_version"] == jax.__version__ and data["backend"] == jax.default_backend()
 
     config = sys.modules[f"{fake}.alpha"].CALLS[0]
@@ -184,7 +195,7 @@ def test_failed_rerun_removes_old_result(fake, tmp_path):
     "returned, match",
     [
         ("Result(metrics={'bad': object()})", "is of type object"),
-        ("{'loss': 1.0}", "must return experiments._api.Result"),
+        ("{'loss': 1.0}", "must return experiments.api.Result"),
         ("Result(metrics=[1])", "metrics must be a dict"),
     ],
 )
@@ -229,26 +240,29 @@ def test_list_falls_back_to_import_for_computed_claim(fake, tmp_path, capsys):
 
 
 def test_empty_registry_runs_nothing(tmp_path, capsys):
-    assert _runner.main(["--results", str(tmp_path)], registry=()) == 0
+    assert runner.main(["--results", str(tmp_path)], registry=()) == 0
     assert "no experiments registered" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("bad", [["--seed", "-1"], ["--seed", "x"], ["--bogus"]])
 def test_bad_options_exit_2(bad, capsys):
     with pytest.raises(SystemExit) as exc:
-        _runner.main(bad, registry=())
+        runner.main(bad, registry=())
     assert exc.value.code == 2
 
 
 def test_registry_matches_modules_on_disk():
-    """Every public module in experiments/ but the bench_* scripts is registered, and every registered name exists."""
-    assert len(set(_runner.EXPERIMENTS)) == len(_runner.EXPERIMENTS)
+    """Every module in experiments/ but the framework (api, runner) and the bench_* scripts is registered,
+    and every registered name exists."""
+    assert len(set(runner.EXPERIMENTS)) == len(runner.EXPERIMENTS)
     on_disk = {
-        p.stem for p in (REPO / "experiments").glob("*.py") if not p.name.startswith(("_", "bench_"))
+        p.stem
+        for p in (REPO / "experiments").glob("*.py")
+        if not p.name.startswith(("_", "bench_")) and p.stem not in ("api", "runner")
     }
-    assert set(_runner.EXPERIMENTS) == on_disk
-    for name in _runner.EXPERIMENTS:
-        assert _runner.read_claim(name)
+    assert set(runner.EXPERIMENTS) == on_disk
+    for name in runner.EXPERIMENTS:
+        assert runner.read_claim(name)
         tree = ast.parse((REPO / "experiments" / f"{name}.py").read_text())
         functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
         assert "run" in functions, f"experiments/{name}.py defines no run(config)"

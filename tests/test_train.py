@@ -7,7 +7,8 @@ import optax
 import pytest
 
 import fnn
-from fnn import train
+from fnn import checking, train
+from tests.helpers import assert_trees_close
 
 SIZES = (3, 6, 2)
 
@@ -44,7 +45,9 @@ def _loop(trainer, state, x, y, hp):
         epoch_losses = []
         for s in range(steps):
             idx = order[s * batch : (s + 1) * batch] if s < full else order[full * batch :]
-            params, model_state, opt_state, _, loss = trainer._update(optimizer, {}, state, x[idx], y[idx], None, keys[s])
+            params, model_state, opt_state, _, loss = trainer._update(
+                optimizer, {}, state, x[idx], y[idx], None, keys[s]
+            )
             state = state._replace(params=params, model_state=model_state, opt_state=opt_state)
             epoch_losses.append(loss)
         losses.append(np.mean(epoch_losses))
@@ -137,10 +140,10 @@ def test_second_fit_call_does_not_retrace(key):
     trainer = _trainer(epochs=2)
     state = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
     trainer.fit(state, (x, y), (x, y), HP)
-    before = train._fit._cache_size()
+    before = train.trainer._fit._cache_size()
     trainer.fit(state, (x, y), (x, y), {"learning_rate": 0.3})
     _trainer(epochs=2).fit(state, (x + 1, y), (x, y), HP)  # an equal trainer, other data values
-    assert train._fit._cache_size() == before
+    assert train.trainer._fit._cache_size() == before
 
 
 def test_nonfinite_is_reported_with_epoch_and_step(key):
@@ -260,7 +263,9 @@ def test_schedule_applies_over_the_run(key):
     expected = state
     for lr in (0.1, 0.1, 0.01, 0.001):
         opt = optax.sgd(lr)
-        params, _, _, _, _ = trainer._update(opt, {}, expected._replace(opt_state=opt.init(expected.params)), x, y, None, None)
+        params, _, _, _, _ = trainer._update(
+            opt, {}, expected._replace(opt_state=opt.init(expected.params)), x, y, None, None
+        )
         expected = expected._replace(params=params)
     _close(fitted.params, expected.params, rtol=1e-12)
 
@@ -312,7 +317,47 @@ def test_shared_shuffle_key_under_vmap_equals_sequential_fits(key):
 
 
 def test_raise_if_nonfinite_names_the_first_bad_member_of_a_batch():
-    history = train.History(*(jnp.zeros((2, 3, 4)),) * 3, jnp.array([[-1, -1, 2], [1, -1, -1]]), jnp.array([[-1, -1, 5], [0, -1, -1]]))
+    history = train.History(
+        *(jnp.zeros((2, 3, 4)),) * 3, jnp.array([[-1, -1, 2], [1, -1, -1]]), jnp.array([[-1, -1, 5], [0, -1, -1]])
+    )
     with pytest.raises(FloatingPointError, match=r"in 2 of 6 runs \(first: member \(0, 2\), epoch 2, step 5\)"):
-        train.raise_if_nonfinite(history)
-    train.raise_if_nonfinite(history._replace(nonfinite_epoch=jnp.full((2, 3), -1)))
+        checking.raise_if_nonfinite(history)
+    checking.raise_if_nonfinite(history._replace(nonfinite_epoch=jnp.full((2, 3), -1)))
+
+
+def test_an_optax_factory_trains_like_the_named_optimizer(key):
+    """Trainer(optimizer=optax.sgd) runs the same steps as optimizer="sgd" (fnn's sgd is optax's)."""
+    x, y = _data(key)
+    named, factory = _trainer(), _trainer(optimizer=optax.sgd)
+    s_named, h_named = named.fit(named.init(key, HP, dtype=jnp.float64), (x, y), (x, y), HP)
+    s_fact, h_fact = factory.fit(factory.init(key, HP, dtype=jnp.float64), (x, y), (x, y), HP)
+    assert_trees_close(s_fact.params, s_named.params, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h_fact.train_loss, h_named.train_loss, rtol=1e-12)
+    # Any optax optimizer, with its own hyperparameters, and regularisers taken out first.
+    lion = _trainer(optimizer=optax.lion)
+    hp = {"learning_rate": 1e-3, "b1": 0.8, "l2": 1e-3, "weight_decay": 1e-2}
+    state, history = lion.fit(lion.init(key, hp, dtype=jnp.float64), (x, y), (x, y), hp)
+    assert np.all(np.isfinite(history.train_loss)) and int(state.epoch) == lion.epochs
+
+
+def test_an_optax_factory_is_checked(key):
+    class Unhashable:
+        __hash__ = None
+
+        def __call__(self, **kw):
+            return optax.sgd(**kw)
+
+    with pytest.raises(TypeError, match="optimizer must be hashable"):
+        _trainer(optimizer=Unhashable())
+    with pytest.raises(TypeError, match="optimizer must be an optimizer name or a factory"):
+        _trainer(optimizer=3)
+    x, y = _data(key)
+    with pytest.raises(TypeError, match="does not take the hyperparameters"):
+        t = _trainer(optimizer=optax.sgd)
+        t.fit(t.init(key, {"learning_rate": 0.1, "beta": 1.0}), (x, y), None, {"learning_rate": 0.1, "beta": 1.0})
+    with pytest.raises(TypeError, match="must return an optax.GradientTransformation"):
+        t = _trainer(optimizer=dict)
+        t.init(key, HP)
+    with pytest.raises(ValueError, match="weight_decay with an optimizer factory needs"):
+        t = _trainer(optimizer=optax.adam)
+        t.init(key, {"weight_decay": 0.1})

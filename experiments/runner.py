@@ -1,0 +1,330 @@
+"""The experiments runner behind ``python -m experiments``.
+
+For each experiment chosen it prints ``[i/n] name ... done in 2.1s`` and the experiment's
+summary, then a table of name, status (``ran``, ``skipped (complete)``, ``failed``) and seconds.
+
+Results layout, with ``mode`` either ``quick`` or ``full`` so a quick run never stands in for a
+full one::
+
+    <results>/<mode>/<name>/figure.png    # when the experiment returns a figure
+    <results>/<mode>/<name>/result.json   # written last: its presence marks completion
+
+``result.json`` holds ``name, claim, quick, seed, metrics, seconds, fnn_version, jax_version,
+backend, complete``. An experiment is skipped when that file parses, says ``complete: true``
+and has the same seed, unless ``--rerun``. Before an experiment runs again its old
+``result.json`` is removed, so a run that dies half-way never leaves a complete-looking result
+beside a new figure. Every write goes through :mod:`fnn.io`, so files are never half-written.
+
+Exit status: 0 when everything ran or was skipped, 1 when any experiment failed (the others
+still run), 2 for a usage error such as an unknown name.
+
+Listing (``--list``) reads each module's ``CLAIM`` string literal from its source, so it imports
+neither the experiments nor jax.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import importlib
+import importlib.util
+import json
+import pathlib
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from experiments.api import Config, Result
+
+# The experiments, in the order they run. Add a module's name here when the module exists;
+# tests/test_runner.py checks that this tuple and the modules in experiments/ agree.
+EXPERIMENTS: tuple[str, ...] = (
+    "xor",
+    "rules",
+    "digits",
+    "optimizers",
+    "step_decay",
+    "linear_regression",
+    "robust_regression",
+    "regularization",
+    "kfold",
+    "bayesopt",
+    "bias_variance",
+    "residual_depth",
+    "universal_approximation",
+    "ridges_towers",
+    "constructed_vs_trained",
+    "depth_vs_width",
+    "linear_regions",
+    "divergence_fit",
+)
+
+PACKAGE = "experiments"
+
+RAN = "ran"
+SKIPPED = "skipped (complete)"
+FAILED = "failed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """One row of the final table: ``seconds`` is None for a skipped experiment."""
+
+    name: str
+    status: str
+    seconds: float | None
+
+
+def _check_claim(claim: Any, qualname: str) -> str:
+    if not isinstance(claim, str) or not claim.strip() or "\n" in claim.strip():
+        raise ValueError(f"{qualname}.CLAIM must be a non-empty one-line str, got {claim!r}")
+    return claim.strip()
+
+
+def read_claim(name: str, package: str = PACKAGE) -> str:
+    """The one-line ``CLAIM`` of experiment ``name``, read without importing it where possible.
+
+    A top-level ``CLAIM = "..."`` string literal is read from the source with :mod:`ast`;
+    anything else falls back to importing the module.
+
+    Raises:
+      LookupError: there is no module ``<package>.<name>``.
+      ValueError: ``CLAIM`` is missing, not a str, empty, or longer than one line.
+    """
+    qualname = f"{package}.{name}"
+    spec = importlib.util.find_spec(qualname)
+    if spec is None:
+        raise LookupError(f"no module {qualname}")
+    if spec.origin and spec.origin.endswith(".py"):
+        tree = ast.parse(pathlib.Path(spec.origin).read_bytes(), filename=spec.origin)
+        for node in tree.body:
+            if isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                targets, value = [node.target], node.value
+            else:
+                continue
+            if any(isinstance(t, ast.Name) and t.id == "CLAIM" for t in targets):
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    return _check_claim(value.value, qualname)
+                break
+    module = importlib.import_module(qualname)
+    if not hasattr(module, "CLAIM"):
+        raise ValueError(f"{qualname} defines no CLAIM")
+    return _check_claim(module.CLAIM, qualname)
+
+
+def is_complete(result_json: pathlib.Path, config: Config) -> bool:
+    """True when ``result_json`` parses, says ``complete: true`` and matches the seed and mode."""
+    try:
+        data = json.loads(result_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(data, dict)
+        and data.get("complete") is True
+        and data.get("seed") == config.seed
+        and data.get("quick") == config.quick
+    )
+
+
+def environment() -> dict[str, str]:
+    """Versions and backend recorded in every ``result.json`` (imports jax)."""
+    import importlib.metadata
+
+    import jax
+
+    import fnn
+
+    fnn_version = getattr(fnn, "__version__", None)
+    if fnn_version is None:
+        try:
+            fnn_version = importlib.metadata.version("fnn")
+        except importlib.metadata.PackageNotFoundError:
+            fnn_version = "unknown"
+    return {"fnn_version": str(fnn_version), "jax_version": jax.__version__, "backend": jax.default_backend()}
+
+
+def _close(fig: Any) -> None:
+    # Figures made through pyplot stay registered (and warn past 20) until closed.
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close(fig)
+
+
+def run_experiment(name: str, config: Config, *, package: str = PACKAGE, env: dict[str, str]) -> tuple[Result, float]:
+    """Import and run one experiment, write its figure and then its ``result.json``.
+
+    Args:
+      name: module name inside ``package``.
+      config: passed to the module's ``run``; ``config.out_dir`` is created first.
+      package: the package holding the experiment modules.
+      env: versions and backend, from :func:`environment`.
+
+    Returns:
+      the experiment's ``Result`` and the seconds spent in its ``run``.
+
+    Raises:
+      whatever the experiment raises; ``TypeError`` or ``ValueError`` for a module without
+      ``run`` or ``CLAIM``, a ``run`` that returns something other than a ``Result``, or
+      metrics that do not convert to JSON.
+    """
+    from fnn import io
+
+    qualname = f"{package}.{name}"
+    module = importlib.import_module(qualname)
+    claim = _check_claim(getattr(module, "CLAIM", None), qualname)
+    run = getattr(module, "run", None)
+    if not callable(run):
+        raise TypeError(f"{qualname} must define run(config) -> Result")
+
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    result_json = config.out_dir / "result.json"
+    figure_png = config.out_dir / "figure.png"
+    # From here on the old result no longer describes what is in this directory.
+    result_json.unlink(missing_ok=True)
+
+    start = time.perf_counter()
+    result = run(config)
+    seconds = time.perf_counter() - start
+
+    if not isinstance(result, Result):
+        raise TypeError(f"{qualname}.run must return experiments.api.Result, got {type(result).__name__}")
+    if not isinstance(result.metrics, dict):
+        raise TypeError(f"{qualname}: Result.metrics must be a dict, got {type(result.metrics).__name__}")
+    if not isinstance(result.summary, str):
+        raise TypeError(f"{qualname}: Result.summary must be a str, got {type(result.summary).__name__}")
+    payload = {
+        "name": name,
+        "claim": claim,
+        "quick": config.quick,
+        "seed": config.seed,
+        "metrics": io.to_jsonable(result.metrics),  # fail before any file is written
+        "seconds": seconds,
+        **env,
+        "complete": True,
+    }
+    if result.figure is not None:
+        try:
+            io.atomic_save_figure(figure_png, result.figure)
+        finally:
+            _close(result.figure)
+    else:
+        figure_png.unlink(missing_ok=True)  # a stale figure from an earlier run
+    io.atomic_write_json(result_json, payload)
+    return result, seconds
+
+
+def _seed(text: str) -> int:
+    seed = int(text)
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {seed}")
+    return seed
+
+
+def _parser(registry: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments",
+        description="Run fnn experiments and write their results.",
+        epilog="known experiments: " + (", ".join(registry) or "(none)"),
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="experiments to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="print each experiment with its claim, then exit")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for CI; results go to <results>/quick/")
+    parser.add_argument("--rerun", action="store_true", help="run even if a complete result exists")
+    parser.add_argument(
+        "--results",
+        type=pathlib.Path,
+        default=pathlib.Path("results"),
+        metavar="DIR",
+        help="results directory (default: results/)",
+    )
+    parser.add_argument("--seed", type=_seed, default=0, metavar="N", help="root random seed (default: 0)")
+    return parser
+
+
+def _list(names: Sequence[str], package: str) -> int:
+    rows, status = [], 0
+    for name in names:
+        try:
+            rows.append((name, read_claim(name, package)))
+        except Exception as e:  # noqa: BLE001 - report every broken module, not just the first
+            rows.append((name, f"<error: {e}>"))
+            status = 1
+    width = max((len(n) for n, _ in rows), default=0)
+    for name, claim in rows:
+        print(f"{name:<{width}}  {claim}")
+    return status
+
+
+def _table(outcomes: Sequence[Outcome]) -> str:
+    width = max([len("name")] + [len(o.name) for o in outcomes])
+    status_width = max(len(s) for s in (RAN, SKIPPED, FAILED))
+    lines = [
+        f"{'name':<{width}}  {'status':<{status_width}}  {'seconds':>7}",
+        f"{'-' * width}  {'-' * status_width}  {'-' * 7}",
+    ]
+    for o in outcomes:
+        secs = "-" if o.seconds is None else f"{o.seconds:.1f}"
+        lines.append(f"{o.name:<{width}}  {o.status:<{status_width}}  {secs:>7}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None, *, registry: Sequence[str] = EXPERIMENTS, package: str = PACKAGE) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the experiments, return the exit status.
+
+    Args:
+      argv: command-line arguments, without the program name.
+      registry: the known experiment names, in run order (tests pass their own).
+      package: the package the names are modules of (tests pass a fake one).
+
+    Returns:
+      0 if nothing failed, 1 if any experiment failed, 2 for unknown names. ``argparse``
+      itself exits with 2 on malformed options.
+    """
+    args = _parser(registry).parse_args(argv)
+    names = list(dict.fromkeys(args.names)) or list(registry)
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        print(f"unknown experiment(s): {', '.join(unknown)}; known: {', '.join(registry) or '(none)'}", file=sys.stderr)
+        return 2
+    if args.list:
+        return _list(names, package)
+    if not names:
+        print("no experiments registered")
+        return 0
+
+    mode = "quick" if args.quick else "full"
+    env: dict[str, str] | None = None
+    outcomes = []
+    for i, name in enumerate(names, 1):
+        config = Config(quick=args.quick, seed=args.seed, out_dir=args.results / mode / name)
+        print(f"[{i}/{len(names)}] {name} ... ", end="", flush=True)
+        if not args.rerun and is_complete(config.out_dir / "result.json", config):
+            print(SKIPPED)
+            outcomes.append(Outcome(name, SKIPPED, None))
+            continue
+        start = time.perf_counter()
+        try:
+            if env is None:
+                env = environment()
+                start = time.perf_counter()  # importing jax is not the experiment's time
+            result, _ = run_experiment(name, config, package=package, env=env)
+        except Exception:  # noqa: BLE001 - one broken experiment must not stop the others
+            seconds = time.perf_counter() - start
+            print(f"failed after {seconds:.1f}s", flush=True)
+            traceback.print_exc()
+            sys.stderr.flush()
+            outcomes.append(Outcome(name, FAILED, seconds))
+            continue
+        seconds = time.perf_counter() - start
+        print(f"done in {seconds:.1f}s")
+        for line in result.summary.strip("\n").splitlines():
+            print(f"    {line}")
+        outcomes.append(Outcome(name, RAN, seconds))
+    print()
+    print(_table(outcomes))
+    return 1 if any(o.status == FAILED for o in outcomes) else 0
