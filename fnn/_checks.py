@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 import operator
 from typing import Any
@@ -69,44 +70,127 @@ def nonempty_batch(x: Array, name: str) -> None:
         raise ValueError(f"{name} must hold at least one example along axis 0, got shape {x.shape}")
 
 
-def positive_int(value: Any, name: str) -> int:
-    """``value`` as a Python int, refusing bools, non-integers and values below 1."""
+def integer(value: Any, name: str, *, minimum: int) -> int:
+    """``value`` as a Python int of at least ``minimum``; bools and non-integers are a ``TypeError``.
+
+    >>> integer(3, "width", minimum=1)
+    3
+    >>> integer(-1, "depth", minimum=0)
+    Traceback (most recent call last):
+    ValueError: depth must be a non-negative integer, got -1
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got the bool {value!r}")
     try:
         as_int = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}") from None
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got the bool {value!r}")
-    if as_int < 1:
-        raise ValueError(f"{name} must be a positive integer, got {as_int}")
+    if as_int < minimum:
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"at least {minimum}")
+        raise ValueError(f"{name} must be {kind}, got {as_int}")
     return as_int
 
 
-def single_key(key: Any, name: str) -> Any:
-    """``key`` if it is one PRNG key (typed ``jax.random.key``, or a raw ``uint32[2]``), else a ``ValueError``."""
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as a Python int, refusing bools, non-integers and values below 1."""
+    return integer(value, name, minimum=1)
+
+
+def nonnegative_int(value: Any, name: str) -> int:
+    """``value`` as a Python int, refusing bools, non-integers and values below 0."""
+    return integer(value, name, minimum=0)
+
+
+def single_key(key: Any, name: str, *, needed_by: str | None = None) -> Any:
+    """``key`` if it is one PRNG key (typed ``jax.random.key``, or a raw ``uint32[2]``), else a ``ValueError``.
+
+    With ``needed_by`` (the caller's name) a missing key (``None``) is a ``TypeError`` saying who
+    needed it.
+
+    >>> single_key(jax.random.split(jax.random.key(0), 3), "key")
+    Traceback (most recent call last):
+    ValueError: key must be a single PRNG key such as jax.random.key(0), got dtype key<fry> and shape (3,) (use jax.vmap over keys)
+    """
+    if key is None and needed_by is not None:
+        raise TypeError(f"{needed_by} requires a key, for instance jax.random.key(0)")
     key = key if isinstance(key, jax.Array) else jnp.asarray(key)
     typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
     if key.shape != (() if typed else (2,)) or not (typed or key.dtype == jnp.uint32):
+        hint = " (use jax.vmap over keys)" if typed else ""
         raise ValueError(
-            f"{name} must be a single PRNG key such as jax.random.key(0), got dtype {key.dtype} and shape {key.shape}"
+            f"{name} must be a single PRNG key such as jax.random.key(0), "
+            f"got dtype {key.dtype} and shape {key.shape}{hint}"
         )
     return key
 
 
-def required_key(key: Any, fn: str) -> Any:
-    """``key`` if it is one PRNG key; ``fn`` (the caller's name) says who needed it when it is ``None``.
+def real(value: Any, name: str, dtype: Any = None) -> Array:
+    """``value`` as an array of real numbers (integer or floating), cast to ``dtype`` when given.
 
-    A typed ``jax.random.key`` must be a single key (shape ``()``); a raw key must be ``uint32[2]``.
+    Bools, strings and complex numbers are a ``TypeError``.
     """
-    if key is None:
-        raise TypeError(f"{fn} requires a key, for instance jax.random.key(0)")
-    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ValueError(f"{fn} needs a single key, got a key array of shape {key.shape} (use jax.vmap over keys)")
-    elif key.dtype != jnp.uint32 or key.shape != (2,):
-        raise TypeError(f"key must be a PRNG key from jax.random.key, got dtype {key.dtype} and shape {key.shape}")
-    return key
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got the bool {value!r}")
+    try:
+        x = jnp.asarray(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)):
+        raise TypeError(f"{name} must be a real number, got dtype {x.dtype}")
+    return x if dtype is None else x.astype(dtype)
+
+
+def real_scalar(value: Any, name: str, dtype: Any = None) -> Array:
+    """:func:`real`, refusing anything but a scalar."""
+    x = real(value, name, dtype)
+    if x.ndim:
+        raise ValueError(f"{name} must be a scalar, got shape {x.shape}")
+    return x
+
+
+def show(value: Any) -> str:
+    """A scalar for an error message: its value when concrete, else ``"a traced value"``."""
+    return f"{float(value):g}" if is_concrete(value) else "a traced value"
+
+
+def interval(lo: Any, hi: Any, lo_name: str = "lo", hi_name: str = "hi", dtype: Any = None) -> tuple[Array, Array, Any]:
+    """``(lo, hi, ok)``: two finite real scalars of one floating dtype with ``lo < hi``.
+
+    ``dtype`` defaults to the floating type the two promote to. A concrete failure raises a
+    ``ValueError``; under tracing ``ok`` is the traced verdict, for :func:`guard`.
+
+    >>> interval(1.0, 0.0)
+    Traceback (most recent call last):
+    ValueError: lo must be less than hi, got lo=1 and hi=0
+    """
+    lo, hi = real_scalar(lo, lo_name), real_scalar(hi, hi_name)
+    dtype = jnp.result_type(float, lo, hi) if dtype is None else dtype
+    lo, hi = lo.astype(dtype), hi.astype(dtype)
+    if is_concrete(lo, hi):
+        for v, name in ((lo, lo_name), (hi, hi_name)):
+            if not np.isfinite(v):
+                raise ValueError(f"{name} must be finite, got {float(v)}")
+        if not lo < hi:
+            raise ValueError(
+                f"{lo_name} must be less than {hi_name}, got {lo_name}={show(lo)} and {hi_name}={show(hi)}"
+            )
+        return lo, hi, True
+    finite = jnp.isfinite(lo) & jnp.isfinite(hi)
+    return lo, hi, require(finite & (lo < hi), f"{lo_name} must be less than {hi_name}, both finite")
+
+
+def nonnegative_scalar(value: Any, name: str, dtype: Any = None) -> tuple[Array, Any]:
+    """``(value, ok)``: ``value`` as a real scalar checked to be >= 0 (``ok`` as in :func:`require`)."""
+    x = real_scalar(value, name, dtype)
+    return x, require(x >= 0, f"{name} must be non-negative, got {show(x)}")
+
+
+def positive_finite(value: Any, name: str) -> Array:
+    """``value`` (scalar or array) as floats checked to be > 0 and finite; NaN where traced and invalid."""
+    x = real(value, name)
+    x = x.astype(jnp.result_type(float, x))
+    ok = require((x > 0) & jnp.isfinite(x), f"{name} must be positive and finite, got {value!r}")
+    return poison(x, ok)
 
 
 def float_dtype(dtype: Any) -> np.dtype:
@@ -217,6 +301,30 @@ def in_range(value: Any, name: str, low: float, high: float, *, low_closed: bool
         raise TypeError(f"{name} must be a real number, got dtype {dtype}")
     ok = ((value >= low) if low_closed else (value > low)) & (value < high)
     return poison(value, require(ok, f"{name} must lie in {interval}{hint}"))
+
+
+def nonnegative(value: Any, name: str) -> Any:
+    """:func:`in_range` over ``[0, inf)``, for hyperparameters such as eps or a penalty strength."""
+    return in_range(value, name, 0.0, math.inf, low_closed=True)
+
+
+def positive(value: Any, name: str) -> Any:
+    """:func:`in_range` over ``(0, inf)``, for hyperparameters such as a learning rate."""
+    return in_range(value, name, 0.0, math.inf, low_closed=False)
+
+
+def decay_rate(value: Any, name: str) -> Any:
+    """:func:`in_range` over ``[0, 1)``, for a decay rate (momentum, beta, rho)."""
+    return in_range(value, name, 0.0, 1.0, low_closed=True)
+
+
+def guard(oks: Any, *arrays: Array) -> tuple[Array, ...]:
+    """Poison the floating ``arrays`` where any traced verdict in ``oks`` failed (concrete failures raised)."""
+    pending = [ok for ok in oks if ok is not True]
+    if not pending:
+        return arrays
+    ok = functools.reduce(jnp.logical_and, pending)
+    return tuple(poison(a, ok) if jnp.issubdtype(a.dtype, jnp.floating) else a for a in arrays)
 
 
 def all_finite(tree: Any) -> Array:

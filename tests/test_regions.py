@@ -285,9 +285,9 @@ def test_invalid_inputs():
     saw = regions.sawtooth_params(2, dtype=jnp.float64)
     with pytest.raises(ValueError, match="depth must be a positive integer, got 0"):
         regions.sawtooth_params(0)
-    with pytest.raises(ValueError, match="hi must be greater than lo"):
+    with pytest.raises(ValueError, match="lo must be less than hi"):
         regions.count_pieces(saw, 1.0, 0.0)
-    with pytest.raises(ValueError, match="hi must be greater than lo"):
+    with pytest.raises(ValueError, match="lo must be less than hi"):
         regions.count_pieces_bruteforce(saw, 0.5, 0.5, 100)
     with pytest.raises(ValueError, match="lo must be finite"):
         regions.linear_pieces(saw, -np.inf, 0.0)

@@ -32,7 +32,7 @@ def shuffle(key: PRNGKey, dataset: Dataset) -> Dataset:
     >>> bool(jnp.all(ds.x[:, 0] == ds.y))
     True
     """
-    key = _checks.required_key(key, "shuffle")
+    key = _checks.single_key(key, "key", needed_by="shuffle")
     dataset = as_dataset(dataset)
     return _take(dataset, jax.random.permutation(key, dataset.x.shape[0]))
 
@@ -79,7 +79,7 @@ def train_val_test_split(
     >>> [s.x.shape[0] for s in train_val_test_split(jax.random.key(1), ds)]
     [80, 10, 10]
     """
-    key = _checks.required_key(key, "train_val_test_split")
+    key = _checks.single_key(key, "key", needed_by="train_val_test_split")
     dataset = as_dataset(dataset)
     try:
         fractions = tuple(float(f) for f in fractions)

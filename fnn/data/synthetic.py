@@ -17,9 +17,7 @@ Summer School, 1988; F. Pedregosa et al., *Scikit-learn: machine learning in Pyt
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -48,42 +46,13 @@ __all__ = [
 # ----------------------------------------------------------------------------------------
 
 
-def _show(value: Array) -> str:
-    return f"{float(value):g}" if _checks.is_concrete(value) else "a traced value"
-
-
-def _scalar(value: Any, name: str, dtype: Any) -> Array:
-    try:
-        arr = jnp.asarray(value, dtype)
-    except TypeError:
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if arr.ndim:
-        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
-    return arr
-
-
-def _nonnegative(value: Any, name: str, dtype: Any) -> tuple[Array, Any]:
-    arr = _scalar(value, name, dtype)
-    return arr, _checks.require(arr >= 0, f"{name} must be non-negative, got {_show(arr)}")
-
-
-def _interval(value: Any, name: str, dtype: Any) -> tuple[Array, Array, Any]:
+def _range(value: Any, name: str, dtype: Any) -> tuple[Array, Array, Any]:
+    """A pair ``(low, high)`` given as one argument: finite scalars of ``dtype`` with low < high."""
     try:
         low, high = value
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair (low, high), got {value!r}") from None
-    low, high = _scalar(low, f"{name}[0]", dtype), _scalar(high, f"{name}[1]", dtype)
-    ok = _checks.require(low < high, f"{name} must satisfy low < high, got ({_show(low)}, {_show(high)})")
-    return low, high, ok
-
-
-def _guard(oks: Sequence[Any], *arrays: Array) -> tuple[Array, ...]:
-    """Poison the floating ``arrays`` where a traced check failed (concrete failures raised)."""
-    pending = [ok for ok in oks if ok is not True]
-    if not pending:
-        return arrays
-    ok = functools.reduce(jnp.logical_and, pending)
-    return tuple(_checks.poison(a, ok) if jnp.issubdtype(a.dtype, jnp.floating) else a for a in arrays)
+    return _checks.interval(low, high, f"{name}[0]", f"{name}[1]", dtype)
 
 
 def _balanced_labels(key: PRNGKey, n: int, classes: int) -> Array:
@@ -183,16 +152,16 @@ def noisy_sine(
     >>> x.shape, y.shape, y.dtype
     ((5, 1), (5, 1), dtype('float32'))
     """
-    key = _checks.required_key(key, "noisy_sine")
+    key = _checks.single_key(key, "key", needed_by="noisy_sine")
     n = _checks.positive_int(n, "n")
     dtype = _checks.float_dtype(dtype)
-    noise, ok_noise = _nonnegative(noise, "noise", dtype)
-    low, high, ok_range = _interval(x_range, "x_range", dtype)
-    frequency = _scalar(frequency, "frequency", dtype)
+    noise, ok_noise = _checks.nonnegative_scalar(noise, "noise", dtype)
+    low, high, ok_range = _range(x_range, "x_range", dtype)
+    frequency = _checks.real_scalar(frequency, "frequency", dtype)
     k_x, k_eps = jax.random.split(key)
     x = jax.random.uniform(k_x, (n, 1), dtype, low, high)
     y = jnp.sin(frequency * x) + noise * jax.random.normal(k_eps, (n, 1), dtype)
-    return Dataset(*_guard([ok_noise, ok_range], x, y))
+    return Dataset(*_checks.guard([ok_noise, ok_range], x, y))
 
 
 def polynomial(
@@ -227,21 +196,21 @@ def polynomial(
     >>> bool(jnp.allclose(y, 1 + 2 * x ** 2))
     True
     """
-    key = _checks.required_key(key, "polynomial")
+    key = _checks.single_key(key, "key", needed_by="polynomial")
     n = _checks.positive_int(n, "n")
     dtype = _checks.float_dtype(dtype)
     coefficients = jnp.asarray(coefficients, dtype)
     if coefficients.ndim != 1 or coefficients.shape[0] == 0:
         raise ValueError(f"coefficients must have shape [K] with K >= 1, got shape {coefficients.shape}")
-    noise, ok_noise = _nonnegative(noise, "noise", dtype)
-    low, high, ok_range = _interval(x_range, "x_range", dtype)
+    noise, ok_noise = _checks.nonnegative_scalar(noise, "noise", dtype)
+    low, high, ok_range = _range(x_range, "x_range", dtype)
     k_x, k_eps = jax.random.split(key)
     x = jax.random.uniform(k_x, (n, 1), dtype, low, high)
     y = jnp.zeros_like(x)
     for c in coefficients[::-1]:
         y = y * x + c
     y = y + noise * jax.random.normal(k_eps, (n, 1), dtype)
-    return Dataset(*_guard([ok_noise, ok_range], x, y))
+    return Dataset(*_checks.guard([ok_noise, ok_range], x, y))
 
 
 def regression_with_outliers(
@@ -290,15 +259,15 @@ def regression_with_outliers(
     >>> int(jnp.sum(jnp.abs(y - x) > 2.5))
     5
     """
-    key = _checks.required_key(key, "regression_with_outliers")
+    key = _checks.single_key(key, "key", needed_by="regression_with_outliers")
     n = _checks.positive_int(n, "n")
     dtype = _checks.float_dtype(dtype)
     fraction = _fraction(outlier_fraction, "outlier_fraction")
-    slope = _scalar(slope, "slope", dtype)
-    intercept = _scalar(intercept, "intercept", dtype)
-    noise, ok_noise = _nonnegative(noise, "noise", dtype)
-    scale, ok_scale = _nonnegative(outlier_scale, "outlier_scale", dtype)
-    low, high, ok_range = _interval(x_range, "x_range", dtype)
+    slope = _checks.real_scalar(slope, "slope", dtype)
+    intercept = _checks.real_scalar(intercept, "intercept", dtype)
+    noise, ok_noise = _checks.nonnegative_scalar(noise, "noise", dtype)
+    scale, ok_scale = _checks.nonnegative_scalar(outlier_scale, "outlier_scale", dtype)
+    low, high, ok_range = _range(x_range, "x_range", dtype)
     k_x, k_eps, k_pick, k_sign, k_u = jax.random.split(key, 5)
     x = jax.random.uniform(k_x, (n, 1), dtype, low, high)
     y = slope * x + intercept + noise * jax.random.normal(k_eps, (n, 1), dtype)
@@ -306,7 +275,7 @@ def regression_with_outliers(
     mask = jnp.zeros((n, 1), dtype).at[picked].set(1)
     sign = jax.random.rademacher(k_sign, (n, 1), dtype)
     y = y + mask * sign * scale * (1 + jax.random.uniform(k_u, (n, 1), dtype))
-    return Dataset(*_guard([ok_noise, ok_scale, ok_range], x, y))
+    return Dataset(*_checks.guard([ok_noise, ok_scale, ok_range], x, y))
 
 
 def two_moons(key: PRNGKey, n: int, *, noise: ArrayLike = 0.1, dtype: Any = jnp.float32) -> Dataset:
@@ -333,17 +302,17 @@ def two_moons(key: PRNGKey, n: int, *, noise: ArrayLike = 0.1, dtype: Any = jnp.
     >>> x.shape, int(y.sum())
     ((6, 2), 3)
     """
-    key = _checks.required_key(key, "two_moons")
+    key = _checks.single_key(key, "key", needed_by="two_moons")
     n = _checks.positive_int(n, "n")
     dtype = _checks.float_dtype(dtype)
-    noise, ok_noise = _nonnegative(noise, "noise", dtype)
+    noise, ok_noise = _checks.nonnegative_scalar(noise, "noise", dtype)
     k_y, k_t, k_eps = jax.random.split(key, 3)
     y = _balanced_labels(k_y, n, 2)
     t = jax.random.uniform(k_t, (n,), dtype, 0.0, math.pi)
     outer = jnp.stack([jnp.cos(t), jnp.sin(t)], axis=1)
     inner = jnp.stack([1 - jnp.cos(t), 0.5 - jnp.sin(t)], axis=1)
     x = jnp.where((y == 0)[:, None], outer, inner) + noise * jax.random.normal(k_eps, (n, 2), dtype)
-    return Dataset(*_guard([ok_noise], x, y))
+    return Dataset(*_checks.guard([ok_noise], x, y))
 
 
 def circles(
@@ -371,19 +340,19 @@ def circles(
     >>> jnp.round(jnp.linalg.norm(x, axis=1)[jnp.argsort(y)], 4)
     Array([1. , 1. , 0.5, 0.5], dtype=float32)
     """
-    key = _checks.required_key(key, "circles")
+    key = _checks.single_key(key, "key", needed_by="circles")
     n = _checks.positive_int(n, "n")
     dtype = _checks.float_dtype(dtype)
-    noise, ok_noise = _nonnegative(noise, "noise", dtype)
-    factor = _scalar(factor, "factor", dtype)
-    ok_factor = _checks.require((factor >= 0) & (factor < 1), f"factor must lie in [0, 1), got {_show(factor)}")
+    noise, ok_noise = _checks.nonnegative_scalar(noise, "noise", dtype)
+    factor = _checks.real_scalar(factor, "factor", dtype)
+    ok_factor = _checks.require((factor >= 0) & (factor < 1), f"factor must lie in [0, 1), got {_checks.show(factor)}")
     k_y, k_t, k_eps = jax.random.split(key, 3)
     y = _balanced_labels(k_y, n, 2)
     theta = jax.random.uniform(k_t, (n,), dtype, 0.0, 2 * math.pi)
     r = jnp.where(y == 0, jnp.ones((), dtype), factor)
     x = r[:, None] * jnp.stack([jnp.cos(theta), jnp.sin(theta)], axis=1)
     x = x + noise * jax.random.normal(k_eps, (n, 2), dtype)
-    return Dataset(*_guard([ok_noise, ok_factor], x, y))
+    return Dataset(*_checks.guard([ok_noise, ok_factor], x, y))
 
 
 def spirals(
@@ -422,22 +391,22 @@ def spirals(
     >>> x.shape, jnp.bincount(y, length=3)
     ((9, 2), Array([3, 3, 3], dtype=int32))
     """
-    key = _checks.required_key(key, "spirals")
+    key = _checks.single_key(key, "key", needed_by="spirals")
     n = _checks.positive_int(n, "n")
     classes = _checks.positive_int(classes, "classes")
     if classes < 2:
         raise ValueError(f"classes must be at least 2, got {classes}")
     dtype = _checks.float_dtype(dtype)
-    noise, ok_noise = _nonnegative(noise, "noise", dtype)
-    turns = _scalar(turns, "turns", dtype)
-    ok_turns = _checks.require(turns > 0, f"turns must be positive, got {_show(turns)}")
+    noise, ok_noise = _checks.nonnegative_scalar(noise, "noise", dtype)
+    turns = _checks.real_scalar(turns, "turns", dtype)
+    ok_turns = _checks.require(turns > 0, f"turns must be positive, got {_checks.show(turns)}")
     k_y, k_r, k_eps = jax.random.split(key, 3)
     y = _balanced_labels(k_y, n, classes)
     r = jax.random.uniform(k_r, (n,), dtype)
     theta = 2 * math.pi * (turns * r + y.astype(dtype) / classes)
     x = r[:, None] * jnp.stack([jnp.cos(theta), jnp.sin(theta)], axis=1)
     x = x + noise * jax.random.normal(k_eps, (n, 2), dtype)
-    return Dataset(*_guard([ok_noise, ok_turns], x, y))
+    return Dataset(*_checks.guard([ok_noise, ok_turns], x, y))
 
 
 def blobs(
@@ -472,7 +441,7 @@ def blobs(
     >>> x[y == 0][0], x[y == 1][0]
     (Array([0., 0.], dtype=float32), Array([5., 5.], dtype=float32))
     """
-    key = _checks.required_key(key, "blobs")
+    key = _checks.single_key(key, "key", needed_by="blobs")
     n = _checks.positive_int(n, "n")
     dtype = _checks.float_dtype(dtype)
     k_c, k_y, k_eps = jax.random.split(key, 3)
@@ -480,7 +449,7 @@ def blobs(
     if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
         n_centers = _checks.positive_int(centers, "centers")
         d = 2 if features is None else _checks.positive_int(features, "features")
-        low, high, ok_box = _interval(center_box, "center_box", dtype)
+        low, high, ok_box = _range(center_box, "center_box", dtype)
         oks.append(ok_box)
         mu = jax.random.uniform(k_c, (n_centers, d), dtype, low, high)
     else:
@@ -502,4 +471,4 @@ def blobs(
     y = _balanced_labels(k_y, n, n_centers)
     s = jnp.broadcast_to(std, (n_centers,))[y][:, None]
     x = mu[y] + s * jax.random.normal(k_eps, (n, d), dtype)
-    return Dataset(*_guard(oks, x, y))
+    return Dataset(*_checks.guard(oks, x, y))

@@ -87,14 +87,6 @@ from fnn.nn.mlp import affine
 __all__ = ["ResidualMLP", "plain_counterpart", "plain_params"]
 
 
-def _nonnegative_int(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {int(value)}")
-    return int(value)
-
-
 def _rows(a: Array) -> Array:
     return a.reshape(-1, a.shape[-1])
 
@@ -145,7 +137,7 @@ class ResidualMLP:
     def __post_init__(self) -> None:
         for name in ("in_features", "width", "out_features"):
             object.__setattr__(self, name, _checks.positive_int(getattr(self, name), name))
-        object.__setattr__(self, "depth", _nonnegative_int(self.depth, "depth"))
+        object.__setattr__(self, "depth", _checks.nonnegative_int(self.depth, "depth"))
         if isinstance(self.block_layers, bool) or self.block_layers not in (1, 2):
             raise ValueError(f"block_layers must be 1 or 2 (affine layers per block), got {self.block_layers!r}")
         object.__setattr__(self, "block_layers", int(self.block_layers))

@@ -52,7 +52,6 @@ Optimizers are also named by string for configuration: ``get("adam", learning_ra
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -92,21 +91,10 @@ def _learning_rate(learning_rate: LearningRate) -> LearningRate:
         schedule = learning_rate
 
         def checked_schedule(count: Array) -> Array:
-            return _checks.in_range(
-                schedule(count), "the learning-rate schedule's value", 0.0, math.inf, low_closed=True
-            )
+            return _checks.nonnegative(schedule(count), "the learning-rate schedule's value")
 
         return checked_schedule
-    return _checks.in_range(learning_rate, "learning_rate", 0.0, math.inf, low_closed=False)
-
-
-def _unit(value: Any, name: str) -> Any:
-    """A decay rate (momentum, beta, rho) in [0, 1)."""
-    return _checks.in_range(value, name, 0.0, 1.0, low_closed=True)
-
-
-def _nonnegative(value: Any, name: str) -> Any:
-    return _checks.in_range(value, name, 0.0, math.inf, low_closed=True)
+    return _checks.positive(learning_rate, "learning_rate")
 
 
 def _keep_dtypes(inner: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
@@ -194,7 +182,7 @@ def momentum(learning_rate: LearningRate, momentum: ArrayLike = 0.9) -> optax.Gr
     >>> params  # 1 - 0.1 * 1 - 0.1 * 1.5
     Array([0.75], dtype=float32)
     """
-    return _keep_dtypes(optax.sgd(_learning_rate(learning_rate), momentum=_unit(momentum, "momentum")))
+    return _keep_dtypes(optax.sgd(_learning_rate(learning_rate), momentum=_checks.decay_rate(momentum, "momentum")))
 
 
 def nesterov(learning_rate: LearningRate, momentum: ArrayLike = 0.9) -> optax.GradientTransformationExtraArgs:
@@ -302,7 +290,9 @@ def adagrad(
     Array([0.9, 1.1], dtype=float32)
     """
     inner = optax.chain(
-        _scale_by_adagrad(_nonnegative(initial_accumulator, "initial_accumulator"), _nonnegative(eps, "eps")),
+        _scale_by_adagrad(
+            _checks.nonnegative(initial_accumulator, "initial_accumulator"), _checks.nonnegative(eps, "eps")
+        ),
         optax.scale_by_learning_rate(_learning_rate(learning_rate)),
     )
     return _keep_dtypes(inner)
@@ -351,7 +341,7 @@ def adadelta(
     Array([-0.00316], dtype=float32)
     """
     inner = optax.chain(
-        optax.scale_by_adadelta(rho=_unit(rho, "rho"), eps=_nonnegative(eps, "eps")),
+        optax.scale_by_adadelta(rho=_checks.decay_rate(rho, "rho"), eps=_checks.nonnegative(eps, "eps")),
         optax.scale_by_learning_rate(_learning_rate(learning_rate)),
     )
     return _keep_dtypes(inner)
@@ -396,7 +386,10 @@ def rmsprop(
     Array([-0.02], dtype=float32)
     """
     inner = optax.rmsprop(
-        _learning_rate(learning_rate), decay=_unit(decay, "decay"), eps=_nonnegative(eps, "eps"), eps_in_sqrt=False
+        _learning_rate(learning_rate),
+        decay=_checks.decay_rate(decay, "decay"),
+        eps=_checks.nonnegative(eps, "eps"),
+        eps_in_sqrt=False,
     )
     return _keep_dtypes(inner)
 
@@ -445,7 +438,10 @@ def adam(
     {'w': Array([ 0.9, -1.9], dtype=float32)}
     """
     inner = optax.adam(
-        _learning_rate(learning_rate), b1=_unit(b1, "b1"), b2=_unit(b2, "b2"), eps=_nonnegative(eps, "eps")
+        _learning_rate(learning_rate),
+        b1=_checks.decay_rate(b1, "b1"),
+        b2=_checks.decay_rate(b2, "b2"),
+        eps=_checks.nonnegative(eps, "eps"),
     )
     return _keep_dtypes(inner)
 
@@ -507,10 +503,10 @@ def adamw(
     """
     inner = optax.adamw(
         _learning_rate(learning_rate),
-        b1=_unit(b1, "b1"),
-        b2=_unit(b2, "b2"),
-        eps=_nonnegative(eps, "eps"),
-        weight_decay=_nonnegative(weight_decay, "weight_decay"),
+        b1=_checks.decay_rate(b1, "b1"),
+        b2=_checks.decay_rate(b2, "b2"),
+        eps=_checks.nonnegative(eps, "eps"),
+        weight_decay=_checks.nonnegative(weight_decay, "weight_decay"),
         mask=mask,
     )
     return _keep_dtypes(inner)

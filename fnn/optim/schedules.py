@@ -20,10 +20,8 @@ Networks*, CVPR 2017 ("divided by 10 at 50% and 75% of the total number of train
 from __future__ import annotations
 
 import itertools
-import math
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -34,10 +32,6 @@ from fnn._types import Array, ArrayLike
 __all__ = ["classic_step_decay", "constant", "step_decay"]
 
 Schedule = Callable[[ArrayLike], Array]
-
-
-def _positive(value: Any, name: str) -> Any:
-    return _checks.in_range(value, name, 0.0, math.inf, low_closed=False)
 
 
 def _boundaries(boundaries: Sequence[int], total_steps: int | None) -> tuple[int, ...]:
@@ -79,7 +73,7 @@ def constant(value: ArrayLike) -> Schedule:
     >>> constant(0.1)(jnp.arange(3))
     Array([0.1, 0.1, 0.1], dtype=float32, weak_type=True)
     """
-    value = _positive(value, "value")
+    value = _checks.positive(value, "value")
 
     def schedule(step: ArrayLike) -> Array:
         return jnp.broadcast_to(value, jnp.shape(step))
@@ -121,8 +115,8 @@ def step_decay(
     if total_steps is not None:
         total_steps = _checks.positive_int(total_steps, "total_steps")
     bounds = np.asarray(_boundaries(boundaries, total_steps))
-    value = _positive(value, "value")
-    factor = _positive(factor, "factor")
+    value = _checks.positive(value, "value")
+    factor = _checks.positive(factor, "factor")
     if not _checks.is_concrete(factor):
         # NaN ** 0 is 1: carry an invalid traced factor's NaN to the steps before the first boundary.
         value = _checks.poison(value, ~jnp.isnan(factor))

@@ -64,7 +64,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -580,12 +579,7 @@ def _loop_args(objective, box, key, rounds, batch_size, initial) -> tuple[Box, i
         )
     box = _box(box)
     key = _checks.single_key(key, "key")
-    try:
-        rounds = operator.index(rounds)
-    except TypeError:
-        raise TypeError(f"rounds must be an integer, got {rounds!r}") from None
-    if isinstance(rounds, bool) or rounds < 0:
-        raise ValueError(f"rounds must be a non-negative integer, got {rounds!r}")
+    rounds = _checks.nonnegative_int(rounds, "rounds")
     batch_size = _checks.positive_int(batch_size, "batch_size")
     initial = batch_size if initial is None else _checks.positive_int(initial, "initial")
     return box, rounds, batch_size, initial

@@ -54,12 +54,10 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from fnn import _checks, checking
 from fnn._types import Array, ArrayLike, Params, PRNGKey
@@ -512,20 +510,6 @@ def fit_ensemble_on_draws(
 # ----------------------------------------------------------------------------------------
 
 
-def _degree(degree: Any) -> int:
-    if isinstance(degree, (bool, np.bool_)):
-        raise TypeError(f"degree must be a non-negative integer, got the bool {degree!r}")
-    try:
-        value = operator.index(degree)
-    except TypeError:
-        raise TypeError(
-            f"degree must be a non-negative integer, got {degree!r} of type {type(degree).__name__}"
-        ) from None
-    if value < 0:
-        raise ValueError(f"degree must be a non-negative integer, got {value}")
-    return value
-
-
 def polynomial_features(x: ArrayLike, degree: int) -> Array:
     r"""The monomials :math:`x, x^2, \dots, x^p` of a scalar input, one column each.
 
@@ -546,7 +530,7 @@ def polynomial_features(x: ArrayLike, degree: int) -> Array:
            [ 3.,  9., 27.]], dtype=float32)
     """
     x = _checks.float_array(x, "x")
-    degree = _degree(degree)
+    degree = _checks.nonnegative_int(degree, "degree")
     if x.ndim != 2 or x.shape[1] != 1:
         raise ValueError(f"x must be [N, 1] scalar inputs, got shape {x.shape}")
     powers = jnp.arange(1, degree + 1, dtype=x.dtype)
@@ -605,7 +589,7 @@ def fit_polynomials(
     if x.ndim != 3 or x.shape[2] != 1 or y.ndim != 3:
         raise ValueError(f"x_train must be [M, N, 1] and y_train [M, N, K], got shapes {x.shape} and {y.shape}")
     x_test = _test_inputs(x_test, x)
-    return _fit_polynomials(x, y.astype(x.dtype), x_test, _degree(degree), _ridge(ridge))
+    return _fit_polynomials(x, y.astype(x.dtype), x_test, _checks.nonnegative_int(degree, "degree"), _ridge(ridge))
 
 
 def fit_polynomial_on_draws(

@@ -143,47 +143,15 @@ Target2D = Callable[[Array, Array], Array]
 # ----------------------------------------------------------------------------------------
 
 
-def _real(value: Any, name: str) -> Array:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got the bool {value!r}")
-    x = jnp.asarray(value)
-    if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)):
-        raise TypeError(f"{name} must be a real number, got dtype {x.dtype}")
-    return x
-
-
 def _float_dtype(*values: Any) -> Any:
     """The floating dtype the inputs promote to (the default float for Python numbers)."""
     return jnp.result_type(float, *values)
 
 
-def _positive(value: Any, name: str) -> Array:
-    """``value`` (scalar or array) checked to be > 0 and finite; NaN where traced and invalid."""
-    x = _real(value, name)
-    x = x.astype(_float_dtype(x))
-    ok = _checks.require((x > 0) & jnp.isfinite(x), f"{name} must be positive and finite, got {value!r}")
-    return _checks.poison(x, ok)
-
-
-def _scalar(value: Any, name: str) -> Array:
-    x = _real(value, name)
-    if x.ndim:
-        raise ValueError(f"{name} must be a scalar, got shape {x.shape}")
-    return x
-
-
 def _interval(lo: Any, hi: Any, lo_name: str = "lo", hi_name: str = "hi") -> tuple[Array, Array]:
-    """``(lo, hi)`` as floats of one dtype with lo < hi, both finite."""
-    lo, hi = _scalar(lo, lo_name), _scalar(hi, hi_name)
-    dtype = _float_dtype(lo, hi)
-    lo, hi = lo.astype(dtype), hi.astype(dtype)
-    ok = _checks.require(
-        (lo < hi) & jnp.isfinite(lo) & jnp.isfinite(hi),
-        f"{lo_name} must be less than {hi_name} (both finite), got {lo_name}={lo} and {hi_name}={hi}"
-        if _checks.is_concrete(lo, hi)
-        else f"{lo_name} must be less than {hi_name} (both finite)",
-    )
-    return _checks.poison(lo, ok), _checks.poison(hi, ok)
+    """``(lo, hi)`` as finite floats of one dtype with lo < hi; NaN where traced and invalid."""
+    lo, hi, ok = _checks.interval(lo, hi, lo_name, hi_name)
+    return _checks.guard([ok], lo, hi)
 
 
 def _box(box: Sequence[Any]) -> tuple[Array, Array, Array, Array]:
@@ -207,13 +175,6 @@ def _values(f: Callable[..., Any], *xs: Array) -> Array:
     return y.astype(xs[0].dtype)
 
 
-def _n(n: Any, minimum: int = 1) -> int:
-    n = _checks.positive_int(n, "n")
-    if n < minimum:
-        raise ValueError(f"n must be at least {minimum}, got {n}")
-    return n
-
-
 # ----------------------------------------------------------------------------------------
 # Steps and bumps.
 # ----------------------------------------------------------------------------------------
@@ -233,8 +194,8 @@ def sigmoid_step(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> Array:
     >>> [round(float(v), 4) for v in sigmoid_step(jnp.array([-1.0, 0.0, 1.0]), 10.0, 0.0)]
     [0.0, 0.5, 1.0]
     """
-    w = _positive(_scalar(w, "w"), "w")
-    b = _scalar(b, "b")
+    w = _checks.positive_finite(_checks.real_scalar(w, "w"), "w")
+    b = _checks.real_scalar(b, "b")
     x = jnp.asarray(x)
     return jax.nn.sigmoid(w * (x - b))
 
@@ -254,7 +215,7 @@ def step_error(w: ArrayLike, margin: ArrayLike) -> Array:
     >>> round(float(step_error(10.0, 0.5)), 4)
     0.0067
     """
-    w, margin = _positive(w, "w"), _positive(margin, "margin")
+    w, margin = _checks.positive_finite(w, "w"), _checks.positive_finite(margin, "margin")
     return jax.nn.sigmoid(-w * margin)
 
 
@@ -264,7 +225,7 @@ def log_step_error(w: ArrayLike, margin: ArrayLike) -> Array:
     >>> round(float(log_step_error(1000.0, 1.0)), 1)
     -1000.0
     """
-    w, margin = _positive(w, "w"), _positive(margin, "margin")
+    w, margin = _checks.positive_finite(w, "w"), _checks.positive_finite(margin, "margin")
     return jax.nn.log_sigmoid(-w * margin)
 
 
@@ -293,8 +254,11 @@ def measured_step_error(
     >>> round(float(measured_step_error(10.0, 0.0, 0.5, -1.0, 1.0, 2001)), 4)
     0.0067
     """
-    w, margin = _positive(_scalar(w, "w"), "w"), _positive(_scalar(margin, "margin"), "margin")
-    b = _scalar(b, "b")
+    w, margin = (
+        _checks.positive_finite(_checks.real_scalar(w, "w"), "w"),
+        _checks.positive_finite(_checks.real_scalar(margin, "margin"), "margin"),
+    )
+    b = _checks.real_scalar(b, "b")
     lo, hi = _interval(lo, hi)
     num = _n_grid(num)
     x = jnp.linspace(lo, hi, num)
@@ -319,11 +283,11 @@ def weight_for_error(eps: ArrayLike, margin: ArrayLike) -> Array:
     >>> round(float(weight_for_error(0.01, 0.1)), 3)
     45.951
     """
-    e = _real(eps, "eps")
+    e = _checks.real(eps, "eps")
     e = e.astype(_float_dtype(e))
     ok = _checks.require((e > 0) & (e < 0.5), f"eps must lie in (0, 0.5), got {eps!r}")
     e = _checks.poison(e, ok)
-    margin = _positive(margin, "margin")
+    margin = _checks.positive_finite(margin, "margin")
     return (jnp.log1p(-e) - jnp.log(e)) / margin
 
 
@@ -356,8 +320,8 @@ def bump_params(a: ArrayLike, b: ArrayLike, height: ArrayLike, w: ArrayLike) -> 
     [0.0, 2.0, 0.0]
     """
     a, b = _interval(a, b, "a", "b")
-    h = _scalar(height, "height")
-    w = _positive(_scalar(w, "w"), "w")
+    h = _checks.real_scalar(height, "height")
+    w = _checks.positive_finite(_checks.real_scalar(w, "w"), "w")
     dtype = _float_dtype(a, h, w)
     a, b, h, w = (v.astype(dtype) for v in (a, b, h, w))
     return [
@@ -381,7 +345,7 @@ def sigmoid_weight(lo: ArrayLike, hi: ArrayLike, n: int) -> Array:
     >>> round(float(sigmoid_weight(0.0, 2.0, 4)), 1)
     128.0
     """
-    n = _n(n)
+    n = _checks.positive_int(n, "n")
     lo, hi = _interval(lo, hi)
     return SIGMOID_SLOPE * n**2 / (hi - lo)
 
@@ -389,7 +353,7 @@ def sigmoid_weight(lo: ArrayLike, hi: ArrayLike, n: int) -> Array:
 def _steepness(w: Any, lo: Array, hi: Array, n: int) -> Array:
     if w is None:
         return sigmoid_weight(lo, hi, n)
-    return _positive(_scalar(w, "w"), "w").astype(lo.dtype)
+    return _checks.positive_finite(_checks.real_scalar(w, "w"), "w").astype(lo.dtype)
 
 
 def sigmoid_network(f: Target, lo: ArrayLike, hi: ArrayLike, n: int, *, w: ArrayLike | None = None) -> Params:
@@ -418,7 +382,7 @@ def sigmoid_network(f: Target, lo: ArrayLike, hi: ArrayLike, n: int, *, w: Array
     >>> bool(sup_error(params, jnp.sin, 0.0, 3.0) <= sigmoid_bound(1.0, 0.0, 3.0, 30))
     True
     """
-    n = _n(n)
+    n = _checks.positive_int(n, "n")
     lo, hi = _interval(lo, hi)
     w = _steepness(w, lo, hi, n)
     delta = (hi - lo) / n
@@ -455,7 +419,7 @@ def sigmoid_steps_network(f: Target, lo: ArrayLike, hi: ArrayLike, n: int, *, w:
     >>> _mlp.sizes_of(params)
     (1, 29, 1)
     """
-    n = _n(n, 2)
+    n = _checks.integer(n, "n", minimum=2)
     lo, hi = _interval(lo, hi)
     w = _steepness(w, lo, hi, n)
     delta = (hi - lo) / n
@@ -494,9 +458,9 @@ def sigmoid_bound(
     """
     if form not in ("bumps", "steps"):
         raise ValueError(f"form must be 'bumps' or 'steps', got {form!r}")
-    n = _n(n)
+    n = _checks.positive_int(n, "n")
     lo, hi = _interval(lo, hi)
-    lip = _scalar(lipschitz, "lipschitz").astype(lo.dtype)
+    lip = _checks.real_scalar(lipschitz, "lipschitz").astype(lo.dtype)
     lip = _checks.poison(lip, _checks.require(lip >= 0, f"lipschitz must be non-negative, got {lipschitz!r}"))
     w = _steepness(w, lo, hi, n)
     delta = (hi - lo) / n
@@ -530,7 +494,7 @@ def relu_network(f: Target, lo: ArrayLike, hi: ArrayLike, n: int) -> Params:
     >>> bool(sup_error(params, jnp.sin, 0.0, 3.0, activation="relu") <= relu_bound(1.0, 0.0, 3.0, 30))
     True
     """
-    n = _n(n)
+    n = _checks.positive_int(n, "n")
     lo, hi = _interval(lo, hi)
     delta = (hi - lo) / n
     knots = lo + delta * jnp.arange(n + 1, dtype=lo.dtype)
@@ -565,16 +529,16 @@ def relu_bound(
     >>> round(float(relu_bound(jnp.inf, 0.0, 1.0, 10, lipschitz=1.0)), 4)
     0.05
     """
-    n = _n(n)
+    n = _checks.positive_int(n, "n")
     lo, hi = _interval(lo, hi)
-    m2 = _scalar(second_derivative_bound, "second_derivative_bound").astype(lo.dtype)
+    m2 = _checks.real_scalar(second_derivative_bound, "second_derivative_bound").astype(lo.dtype)
     m2 = _checks.poison(
         m2, _checks.require(m2 >= 0, f"second_derivative_bound must be non-negative, got {second_derivative_bound!r}")
     )
     delta = (hi - lo) / n
     bound = m2 * delta**2 / 8
     if lipschitz is not None:
-        lip = _scalar(lipschitz, "lipschitz").astype(lo.dtype)
+        lip = _checks.real_scalar(lipschitz, "lipschitz").astype(lo.dtype)
         lip = _checks.poison(lip, _checks.require(lip >= 0, f"lipschitz must be non-negative, got {lipschitz!r}"))
         bound = jnp.minimum(bound, lip * delta / 2)
     return bound
@@ -643,7 +607,7 @@ def fit_rate(ns: ArrayLike, errors: ArrayLike) -> Array:
     >>> round(float(fit_rate(jnp.array([2.0, 4.0, 8.0]), jnp.array([0.25, 0.0625, 0.015625]))), 4)
     -2.0
     """
-    ns, errors = _real(ns, "ns"), _checks.float_array(errors, "errors")
+    ns, errors = _checks.real(ns, "ns"), _checks.float_array(errors, "errors")
     ns = ns.astype(_float_dtype(ns, errors))
     _checks.ndim_in(ns, "ns", (1,))
     _checks.same_shape(ns, errors, "ns", "errors")
@@ -711,9 +675,9 @@ def tower_params(box: Sequence[ArrayLike], height: ArrayLike, w: ArrayLike, *, w
     [1.0, 0.0, 0.0]
     """
     a1, b1, a2, b2 = _box(box)
-    h = _scalar(height, "height")
-    w = _positive(_scalar(w, "w"), "w")
-    w_and = _positive(_scalar(w_and, "w_and"), "w_and")
+    h = _checks.real_scalar(height, "height")
+    w = _checks.positive_finite(_checks.real_scalar(w, "w"), "w")
+    w_and = _checks.positive_finite(_checks.real_scalar(w_and, "w_and"), "w_and")
     dtype = _float_dtype(a1, h, w, w_and)
     a1, b1, a2, b2, h, w, w_and = (v.astype(dtype) for v in (a1, b1, a2, b2, h, w, w_and))
     zero = jnp.zeros((), dtype)
@@ -784,12 +748,12 @@ def tower_network(
     """
     if form not in ("towers", "telescoped"):
         raise ValueError(f"form must be 'telescoped' or 'towers', got {form!r}")
-    n = _n(n)
+    n = _checks.positive_int(n, "n")
     a1, b1, a2, b2 = _box(box)
     dtype = a1.dtype
     w1 = _steepness(w, a1, b1, n)
     w2 = _steepness(w, a2, b2, n)
-    w_and = _positive(_scalar(w_and, "w_and"), "w_and").astype(dtype)
+    w_and = _checks.positive_finite(_checks.real_scalar(w_and, "w_and"), "w_and").astype(dtype)
     e1, m1 = _edges(a1, b1, n)
     e2, m2 = _edges(a2, b2, n)
     c = _values(f, ((a1 + b1) / 2)[None], ((a2 + b2) / 2)[None])[0]
@@ -910,8 +874,8 @@ def leakage(
     0.0
     """
     a1, b1, a2, b2 = _box(box)
-    margin = _positive(_scalar(margin, "margin"), "margin").astype(a1.dtype)
-    extent = _positive(_scalar(extent, "extent"), "extent").astype(a1.dtype)
+    margin = _checks.positive_finite(_checks.real_scalar(margin, "margin"), "margin").astype(a1.dtype)
+    extent = _checks.positive_finite(_checks.real_scalar(extent, "extent"), "extent").astype(a1.dtype)
     margin = _checks.poison(
         margin,
         _checks.require(
@@ -1005,14 +969,16 @@ def train_shallow(
         raise ValueError(f"final_fraction must lie in (0, 1], got {final_fraction}")
     lo, hi = _interval(lo, hi)
     dtype = lo.dtype
-    learning_rate = _positive(_scalar(learning_rate, "learning_rate"), "learning_rate").astype(dtype)
+    learning_rate = _checks.positive_finite(
+        _checks.real_scalar(learning_rate, "learning_rate"), "learning_rate"
+    ).astype(dtype)
     x = jnp.linspace(lo, hi, num)
     y = _values(f, x)[:, None]
     x = x[:, None]
     if active is None:
         active = jnp.asarray(width)
     else:
-        active = _real(active, "active")
+        active = _checks.real(active, "active")
         if active.ndim or not jnp.issubdtype(active.dtype, jnp.integer):
             raise TypeError(f"active must be an integer scalar, got {active.dtype} of shape {active.shape}")
         ok = _checks.require((active >= 1) & (active <= width), f"active must lie in [1, width={width}], got {active}")

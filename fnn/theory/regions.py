@@ -125,20 +125,9 @@ def _pieces_of(activation: Any, name: str) -> tuple[_activations.Activation, np.
 
 
 def _interval(lo: Any, hi: Any) -> tuple[float, float]:
-    values = []
-    for value, name in ((lo, "lo"), (hi, "hi")):
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be a real number, got the bool {value!r}")
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a real number, got {value!r}") from None
-        if not math.isfinite(v):
-            raise ValueError(f"{name} must be finite, got {v}")
-        values.append(v)
-    if not values[0] < values[1]:
-        raise ValueError(f"hi must be greater than lo, got lo={values[0]} and hi={values[1]}")
-    return values[0], values[1]
+    """``lo < hi`` checked (finite reals), returned as Python floats for the exact float64 sweep."""
+    _checks.interval(lo, hi, "lo", "hi", np.float32)
+    return float(lo), float(hi)
 
 
 def _input_width(params: Params, expected: int) -> None:
@@ -812,14 +801,6 @@ def _random_networks(key, bias_std, widths, num, input_dim, output_dim, scheme, 
 # ----------------------------------------------------------------------------------------
 
 
-def _nonnegative_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value}")
-    return int(value)
-
-
 def shallow_region_bound(n_units: int, input_dim: int) -> int:
     r"""Regions of one hidden layer of :math:`n` ReLUs on :math:`\mathbb R^d`: :math:`\sum_{j=0}^{d} \binom{n}{j}`.
 
@@ -830,7 +811,7 @@ def shallow_region_bound(n_units: int, input_dim: int) -> int:
     >>> shallow_region_bound(9, 2), shallow_region_bound(24, 2), shallow_region_bound(5, 1)
     (46, 301, 6)
     """
-    n = _nonnegative_int(n_units, "n_units")
+    n = _checks.nonnegative_int(n_units, "n_units")
     d = _checks.positive_int(input_dim, "input_dim")
     return sum(math.comb(n, j) for j in range(d + 1))
 

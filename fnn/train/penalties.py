@@ -95,10 +95,6 @@ def mask(params: Params, leaves: LeafSelector = "weights") -> Any:
     return chosen
 
 
-def _strength(value: ArrayLike, name: str) -> Any:
-    return _checks.in_range(value, name, 0.0, math.inf, low_closed=True)
-
-
 def _sum(terms: list[Array]) -> Array:
     return sum(terms[1:], terms[0])
 
@@ -156,7 +152,7 @@ def value_and_grad(
     (2.8, [[1.100000023841858, -2.0999999046325684]], [0.0, 0.0])
     """
     chosen = mask(params, leaves)
-    l1, l2 = _strength(l1, "l1"), _strength(l2, "l2")
+    l1, l2 = _checks.nonnegative(l1, "l1"), _checks.nonnegative(l2, "l2")
     values, grads = [], []
     for on, w in zip(jax.tree.leaves(chosen), jax.tree.leaves(params), strict=True):
         w = _checks.float_array(w, "params")
@@ -204,7 +200,7 @@ def decoupled_weight_decay(
     >>> updates[0]["W"].tolist(), updates[0]["b"].tolist()  # -0.1 * 0.5 * 2 on the weight only
     ([-0.10000000149011612], [0.0])
     """
-    weight_decay = _strength(weight_decay, "weight_decay")
+    weight_decay = _checks.nonnegative(weight_decay, "weight_decay")
     if not callable(learning_rate):
         learning_rate = _checks.in_range(learning_rate, "learning_rate", 0.0, math.inf, low_closed=False)
 
