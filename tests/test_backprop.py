@@ -685,6 +685,7 @@ def test_regularised_backprop_errors():
         backprop.backward(params, caches, jnp.ones_like(y))
 
 
+@pytest.mark.slow
 def test_trainer_backprop_run_equals_autodiff_run():
     from fnn.train import Trainer
 

@@ -168,6 +168,7 @@ def test_expected_improvement_validation():
 # ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_minimize_trace_call_structure_and_no_retrace(key):
     calls = []
     trace = bo.minimize(_branin_objective(calls), BRANIN_BOX, key, **SEARCH, **SETTINGS)

@@ -170,6 +170,7 @@ def _trainer():
     return Trainer(_COUNTING, loss="mse", optimizer="adam", epochs=EPOCHS)
 
 
+@pytest.mark.slow
 def test_vmapped_fit_equals_separate_fits_and_compiles_once(key):
     trainer = _trainer()
     hp = {"learning_rate": 0.05}

@@ -349,6 +349,7 @@ def test_distinct_optima_groups_and_leaves_out_unconverged_runs():
         df.distinct_optima(runs, atol=0.0)
 
 
+@pytest.mark.slow
 def test_js_and_mmd_lie_between_covering_and_seeking():
     target = _target()
     mean, std = (float(a) for a in df.moments(target))

@@ -153,6 +153,7 @@ def _same(a, b, rtol=1e-12):
     assert_trees_close(a, b, rtol=rtol, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_trainer_keeps_the_best_epoch(key):
     trainer = _trainer()
     data, validation = _problem(2)
@@ -222,6 +223,7 @@ def test_accuracy_monitor_without_restoring(key):
     _same(state.params, reference.params)
 
 
+@pytest.mark.slow
 def test_batch_norm_statistics_of_the_best_epoch_are_restored():
     """With batch norm the model state is restored with the parameters: both from epoch `best`."""
     trainer = _trainer(model=fnn.MLP((1, 16, 1), activation="tanh", batch_norm=True), batch_size=5)

@@ -24,6 +24,7 @@ def _entropy(p):
 # ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fit_equals_separate_runs_from_member_keys(key):
     x, y = fnn.data.blobs(key, 24, centers=3, std=2.0, dtype=jnp.float64)
     model = fnn.MLP((2, 3))
@@ -137,6 +138,7 @@ def test_bad_shapes_and_dtypes_raise():
         ensemble.regress(jnp.zeros((2, 4, 1), jnp.int32))
 
 
+@pytest.mark.slow
 def test_batch_norm_ensemble_keeps_per_member_statistics(key):
     """Members trained in one call keep their own running statistics, and evaluation uses them."""
     x, y = fnn.data.blobs(key, 48, centers=3, dtype=jnp.float64)

@@ -131,6 +131,7 @@ def test_posterior_interpolates_noise_free_data(key, kernel):
     np.testing.assert_allclose(far, [1.3], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_masked_rows_do_not_change_the_posterior(key):
     x, y = _data(key, n=6)
     params = _params(2)

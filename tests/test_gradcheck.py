@@ -192,6 +192,7 @@ def test_max_entries_checks_exactly_that_many_per_large_leaf():
     assert [leaf.checked for leaf in full.leaves] == [600, 30, 60, 2]
 
 
+@pytest.mark.slow
 def test_sampling_needs_a_key_or_uses_the_default():
     f, params, hand = _problem(jax.random.key(9), sizes=(20, 30, 2))
     with pytest.raises(ValueError, match="needs a key"):

@@ -168,6 +168,7 @@ def _compare(cv, runs, trainer):
     assert cv.val_loss.shape == (len(runs),) and np.asarray(cv.state.epoch).tolist() == [trainer.epochs] * len(runs)
 
 
+@pytest.mark.slow
 def test_cross_validate_equals_separate_runs_with_minibatches_and_compiles_once(key):
     traces = []
     mse = fnn.losses.get("cross_entropy")
@@ -204,6 +205,7 @@ def _cv(trainer, x, y, l2):
     )
 
 
+@pytest.mark.slow
 def test_cross_validate_pads_uneven_folds_exactly_for_full_batches(key):
     trainer = _full_batch_trainer()
     n, k = 22, 4  # folds of 6, 6, 5, 5: training sets of 16 and 17 examples padded to 17

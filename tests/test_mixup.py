@@ -36,6 +36,7 @@ def _recover(x_mixed):
     return (lam[0] if lam.size else 1.0), partner, moved
 
 
+@pytest.mark.slow
 def test_mixed_batch_is_a_convex_combination_of_pairs(key):
     x, y = _batch()
     alphas = jnp.tile(jnp.array([0.2, 1.0, 4.0], jnp.float64), K // 3 + 1)[:K]
@@ -64,6 +65,7 @@ def test_lambda_is_beta_distributed(alpha):
     assert stats.kstest(lam, stats.beta(alpha, alpha).cdf).pvalue > 1e-3
 
 
+@pytest.mark.slow
 def test_alpha_zero_is_the_identity(key):
     x, y = _batch()
     x_mixed, y_mixed = mixup.mixup(key, x, y, 0.0, num_classes=3)
@@ -141,6 +143,7 @@ def test_bad_inputs_raise(key):
 # ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_trainer_with_mixup_trains_soft_label_cross_entropy(key):
     x, y = fnn.data.blobs(key, 90, centers=3, std=1.0, dtype=jnp.float64)
     x_val, y_val = fnn.data.blobs(key, 300, centers=3, std=1.0, dtype=jnp.float64)  # same centres, more draws

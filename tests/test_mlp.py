@@ -686,6 +686,7 @@ def test_check_params_with_batch_norm_leaves(key, make, error, match):
         mlp.check_params(make(params))
 
 
+@pytest.mark.slow
 def test_trainer_trains_a_dropout_batch_norm_mlp(key):
     from fnn.train import Trainer
 

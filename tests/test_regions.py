@@ -212,6 +212,7 @@ def test_grid_count_of_random_shallow_nets_is_at_most_and_near_the_bound(key):
     assert counts.patterns.mean() >= 0.8 * bound
 
 
+@pytest.mark.slow
 def test_region_counts_batch_matches_single_scipy_and_deep_bounds(key):
     widths, box, res = (3, 3, 3), (-4, 4, -4, 4), 120
     batch = regions.random_networks(key, widths, 4, input_dim=2)

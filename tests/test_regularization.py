@@ -184,6 +184,7 @@ def test_unit_weights_change_nothing(key):
     assert_trees_close(weighted_history.train_loss, plain_history.train_loss)
 
 
+@pytest.mark.slow
 def test_zero_weight_examples_do_not_count(key):
     x, y = _data(key)
     junk_x = jnp.full((5, 2), 100.0, jnp.float64)

@@ -396,6 +396,7 @@ def test_backprop_equals_autodiff_float32_deep(key):
     _close(grads, expected_grads, rtol=0, atol=1e-4 * scale)
 
 
+@pytest.mark.slow
 def test_backprop_leading_axes(key):
     k1, k2, k3 = jax.random.split(key, 3)
     m = _model(depth=2, activation="tanh")
@@ -449,6 +450,7 @@ def _classification(key, n=40):
     return x, jnp.argmax(x @ jax.random.normal(kw, (3, 2), jnp.float64), axis=1).astype(jnp.int32)
 
 
+@pytest.mark.slow
 def test_trainer_backprop_equals_autodiff_and_learns(key):
     x, y = _classification(key)
     hp = {"learning_rate": 0.05}

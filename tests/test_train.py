@@ -91,6 +91,7 @@ def test_zero_epochs_returns_inputs_unchanged(key):
     assert history.train_loss.shape == (0,)
 
 
+@pytest.mark.slow
 def test_backprop_and_autodiff_give_the_same_run(key):
     x, y = _data(key)
     runs = []
@@ -102,6 +103,7 @@ def test_backprop_and_autodiff_give_the_same_run(key):
     np.testing.assert_allclose(runs[0][1].val_loss, runs[1][1].val_loss, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_vmap_over_keys_equals_loop_and_compiles_once(key):
     x, y = _data(key)
     trainer = _trainer(epochs=3)
@@ -124,6 +126,7 @@ def test_vmap_over_keys_equals_loop_and_compiles_once(key):
         np.testing.assert_allclose(histories.val_loss[i], single_history.val_loss, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_vmap_over_datasets(key):
     trainer = _trainer(epochs=2)
     datasets = [_data(k) for k in jax.random.split(key, 3)]
@@ -146,6 +149,7 @@ def test_second_fit_call_does_not_retrace(key):
     assert train.trainer._fit._cache_size() == before
 
 
+@pytest.mark.slow
 def test_nonfinite_is_reported_with_epoch_and_step(key):
     x, y = _data(key, n=32)
     trainer = _trainer(epochs=4, batch_size=8, shuffle=False, loss="mse", model=fnn.MLP((3, 4, 1)))
@@ -166,6 +170,7 @@ def test_nonfinite_is_reported_with_epoch_and_step(key):
     _close(fitted.params, expected.params, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_accuracy_and_validation_history(key):
     x, y = _data(key, n=64)
     trainer = _trainer(epochs=30, optimizer="adam", batch_size=16)
@@ -289,6 +294,7 @@ def test_resume_from_a_checkpoint_file_is_bit_identical(key, tmp_path):
     assert int(resumed.epoch) == 6
 
 
+@pytest.mark.slow
 def test_shared_shuffle_key_under_vmap_equals_sequential_fits(key):
     x, y = _data(key)
     trainer = _trainer(epochs=3, optimizer="adam")
@@ -325,6 +331,7 @@ def test_raise_if_nonfinite_names_the_first_bad_member_of_a_batch():
     checking.raise_if_nonfinite(history._replace(nonfinite_epoch=jnp.full((2, 3), -1)))
 
 
+@pytest.mark.slow
 def test_an_optax_factory_trains_like_the_named_optimizer(key):
     """Trainer(optimizer=optax.sgd) runs the same steps as optimizer="sgd" (fnn's sgd is optax's)."""
     x, y = _data(key)
