@@ -124,6 +124,23 @@ def single_key(key: Any, name: str, *, needed_by: str | None = None) -> Any:
     return key
 
 
+def key_batch(keys: Any, name: str) -> Array:
+    """``keys`` if it is a batch of PRNG keys (typed ``[M]`` or raw ``uint32[M, 2]``, M >= 1), else a ``ValueError``.
+
+    >>> key_batch(jax.random.key(0), "keys")
+    Traceback (most recent call last):
+    ValueError: keys must be a batch of PRNG keys such as jax.random.split(key, M), got dtype key<fry> and shape ()
+    """
+    keys = keys if isinstance(keys, jax.Array) else jnp.asarray(keys)
+    typed = jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key)
+    ok = keys.ndim == 1 if typed else (keys.dtype == jnp.uint32 and keys.ndim == 2 and keys.shape[1] == 2)
+    if not ok or keys.shape[0] == 0:
+        raise ValueError(
+            f"{name} must be a batch of PRNG keys such as jax.random.split(key, M), got dtype {keys.dtype} and shape {keys.shape}"
+        )
+    return keys
+
+
 def real(value: Any, name: str, dtype: Any = None) -> Array:
     """``value`` as an array of real numbers (integer or floating), cast to ``dtype`` when given.
 

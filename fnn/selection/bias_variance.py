@@ -261,18 +261,6 @@ def squared_error(predictions: ArrayLike, targets: ArrayLike) -> Array:
 # ----------------------------------------------------------------------------------------
 
 
-def _key_array(keys: Any, name: str) -> Array:
-    """``keys`` as a batch of PRNG keys: typed ``[M]`` or raw ``uint32[M, 2]``, M >= 1."""
-    keys = keys if isinstance(keys, jax.Array) else jnp.asarray(keys)
-    typed = jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key)
-    ok = keys.ndim == 1 if typed else (keys.dtype == jnp.uint32 and keys.ndim == 2 and keys.shape[1] == 2)
-    if not ok or keys.shape[0] == 0:
-        raise ValueError(
-            f"{name} must be a batch of PRNG keys such as jax.random.split(key, M), got dtype {keys.dtype} and shape {keys.shape}"
-        )
-    return keys
-
-
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def _draw(key: PRNGKey, generator: Generator, m: int) -> tuple[Array, Array]:
     x, y = jax.vmap(generator)(jax.random.split(key, m))
@@ -454,7 +442,7 @@ def fit_ensemble(
     >>> ens.predictions.shape, ens.history.train_loss.shape
     ((3, 6, 1), (3, 5))
     """
-    keys = _key_array(keys, "keys")
+    keys = _checks.key_batch(keys, "keys")
     x, y = _stacked_sets(x_train, y_train, keys.shape[0], ("x_train", "y_train"))
     x_test = _test_inputs(x_test, x)
     hyperparams = {} if hyperparams is None else dict(hyperparams)

@@ -1,0 +1,330 @@
+r"""Many training runs as one program: members vmapped, chunked, and sharded over a device mesh.
+
+A *member* is one training run, ``trainer.fit(trainer.init(keys[m], h_m), D_m, V_m, h_m)``:
+its own key, and optionally its own hyperparameters :math:`h_m`, training set :math:`D_m`
+(a fold, a bootstrap draw, example weights) and validation set :math:`V_m`. :func:`fit_many`
+trains M members as one compiled program and returns their states and histories stacked on a
+leading ``[M]`` axis; member ``m`` equals the run that :meth:`~fnn.train.Trainer.fit` makes
+from its arguments alone.
+
+**Layout.** With :math:`D` devices on the mesh's ``"members"`` axis and at most :math:`c`
+members per device at a time, the members are padded to :math:`P = D\,n\,c` (:math:`n` chunks,
+as few as fit, each as even as possible), device :math:`d` holds members
+:math:`[d\,n\,c, (d+1)\,n\,c)`, and the program is a ``lax.map`` over the :math:`n` chunks of a
+``jax.vmap`` over the :math:`D c` members of a chunk, each device computing its own :math:`c`
+(``NamedSharding`` on ``"members"``; the members never communicate). Padding members repeat
+member 0's arguments and are dropped from the result, so nothing is lost or duplicated. Peak
+memory grows with :math:`c`, not with :math:`M`; the results do not depend on :math:`c` or
+:math:`D` beyond the rounding of XLA's batched kernels.
+
+**Data parallelism.** With ``data_axis``, every member's minibatches are split over that mesh
+axis as well (see :meth:`~fnn.train.Trainer.fit`): a 2-D mesh ``("members", "data")`` trains
+members side by side, each on several devices.
+
+**Shared minibatch order.** With ``shuffle_key`` every member sees the same minibatches
+(epoch ``e`` is shuffled by ``fold_in(shuffle_key, e)``), while its key still draws its
+initialisation and its dropout and mixup draws. The members' first-layer inputs are then one
+array, and XLA computes their first-layer products as one matmul, which is faster on a CPU.
+What it trades: the members' errors are correlated through their common data order, so an
+ensemble's or a seed sweep's spread measures initialisation noise alone, not the noise of
+the data order.
+
+Reference: the JAX documentation, *Distributed arrays and automatic parallelization*
+(``jax.sharding``), and *Multi-process environments* (``jax.distributed``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Iterable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from fnn import _checks, checking
+from fnn._types import PRNGKey
+
+__all__ = ["PER_MEMBER", "Plan", "plan", "default_mesh", "fit_many"]
+
+#: The arguments of :func:`fit_many` that may carry a leading member axis.
+PER_MEMBER = ("train", "validation", "hyperparams")
+
+
+class Plan(NamedTuple):
+    """How :func:`fit_many` lays M members out: ``chunks`` steps of ``devices x chunk`` members.
+
+    Attributes:
+      members: M, the members asked for.
+      devices: D, the devices on the mesh's member axis.
+      chunk: c, the members each device trains at once.
+      chunks: n, the sequential steps.
+    """
+
+    members: int
+    devices: int
+    chunk: int
+    chunks: int
+
+    @property
+    def padded(self) -> int:
+        """P = D n c >= M, the members computed; the last P - M are padding."""
+        return self.devices * self.chunk * self.chunks
+
+
+def plan(members: int, devices: int = 1, chunk_size: int | None = None) -> Plan:
+    """The layout of ``members`` runs on ``devices`` devices, at most ``chunk_size`` per device at once.
+
+    The chunks are as few as ``chunk_size`` allows and as even as possible, so the padding is
+    less than ``devices * chunks``.
+
+    >>> plan(100, devices=2, chunk_size=32)
+    Plan(members=100, devices=2, chunk=25, chunks=2)
+    >>> plan(7, devices=2).padded
+    8
+    """
+    members = _checks.positive_int(members, "members")
+    devices = _checks.positive_int(devices, "devices")
+    per_device = -(-members // devices)
+    if chunk_size is None:
+        return Plan(members, devices, per_device, 1)
+    chunk_size = _checks.positive_int(chunk_size, "chunk_size")
+    chunks = -(-per_device // chunk_size)
+    return Plan(members, devices, -(-per_device // chunks), chunks)
+
+
+@functools.cache
+def _local_mesh(devices: tuple[Any, ...]) -> Mesh:
+    return Mesh(np.asarray(devices), ("members",))
+
+
+def default_mesh() -> Mesh:
+    """A 1-D mesh ``("members",)`` over every local device (one device: a trivial mesh).
+
+    >>> default_mesh().axis_names
+    ('members',)
+    """
+    return _local_mesh(tuple(jax.local_devices()))
+
+
+def _per_member(per_member: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(per_member, str):
+        per_member = (per_member,)
+    try:
+        names = tuple(per_member)
+    except TypeError:
+        raise TypeError(f"per_member must be a tuple of names from {PER_MEMBER}, got {per_member!r}") from None
+    unknown = [n for n in names if n not in PER_MEMBER]
+    if unknown:
+        raise ValueError(f"per_member must name arguments from {PER_MEMBER}, got {unknown}")
+    return tuple(n for n in PER_MEMBER if n in names)
+
+
+def _axis(mesh: Mesh, axis: str, name: str) -> int:
+    if axis not in mesh.axis_names:
+        raise ValueError(f"{name} {axis!r} is not an axis of the mesh, whose axes are {mesh.axis_names}")
+    return mesh.shape[axis]
+
+
+def _leading(tree: Any, name: str, members: int) -> None:
+    """Every leaf of a per-member argument must have a leading axis of length M."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        shape = np.shape(leaf)
+        if not shape or shape[0] != members:
+            where = name + jax.tree_util.keystr(path)
+            raise ValueError(
+                f"{where} must have a leading member axis of length {members} (one per key), got shape {shape}"
+            )
+
+
+def _placed(tree: Any, name: str, per_member: bool, mesh: Mesh, member_axis: str, data_axis: str | None) -> None:
+    """An argument already sharded in a way fit_many would undo (replicate) is an error."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        if not isinstance(leaf, jax.Array) or isinstance(leaf, jax.core.Tracer):
+            continue
+        sharding = leaf.sharding
+        if len(sharding.device_set) == 1 or sharding.is_fully_replicated:
+            continue
+        allowed = (member_axis,) if per_member else ()
+        allowed += (data_axis,) if data_axis is not None else ()
+        spec = sharding.spec if isinstance(sharding, NamedSharding) else None
+        fits = (
+            spec is not None
+            and sharding.mesh.axis_names == mesh.axis_names
+            and all(
+                entry is None or (entry in allowed and (entry != member_axis or i == 0)) for i, entry in enumerate(spec)
+            )
+        )
+        if not fits:
+            raise ValueError(
+                f"{name}{jax.tree_util.keystr(path)} is sharded as {sharding}, which fit_many would have to replicate "
+                f"on every device: pass it unsharded, or sharded over {allowed or 'no axis'} of the same mesh"
+            )
+
+
+def fit_many(
+    trainer: Any,
+    keys: PRNGKey,
+    train: tuple[Any, ...],
+    validation: tuple[Any, ...] | None = None,
+    hyperparams: Mapping[str, Any] | None = None,
+    *,
+    per_member: Iterable[str] = (),
+    chunk_size: int | None = None,
+    mesh: Mesh | None = None,
+    member_axis: str = "members",
+    data_axis: str | None = None,
+    shuffle_key: PRNGKey | None = None,
+    dtype: Any = jnp.float32,
+) -> tuple[Any, Any]:
+    r"""Initialise and train M members in one compiled program; also :meth:`Trainer.fit_many <fnn.train.Trainer.fit_many>`.
+
+    Member ``m`` is ``trainer.fit(trainer.init(keys[m], h_m, dtype=dtype), D_m, V_m, h_m)``
+    where :math:`D_m`, :math:`V_m`, :math:`h_m` are ``train``, ``validation`` and
+    ``hyperparams`` themselves, or their ``m``-th slice along a leading axis for the names in
+    ``per_member``. The program compiles once per trainer, shapes and layout: a second call
+    with new keys, data or hyperparameter values never retraces.
+
+    Args:
+      trainer: a :class:`fnn.train.Trainer`.
+      keys: ``[M]`` PRNG keys, one per member (e.g. ``jax.random.split(key, M)``).
+      train: ``(x, y)`` or ``(x, y, weights)``, shared, or ``[M, N, ...]`` per member.
+      validation: the same for the validation set, or ``None``.
+      hyperparams: a dict of the optimizer's and regularisers' values, shared, or with ``[M]``
+        values per member (a hyperparameter sweep).
+      per_member: the names among ``("train", "validation", "hyperparams")`` whose leaves
+        carry a leading member axis.
+      chunk_size: at most this many members per device at once (``None``: all of them);
+        bounds the memory, see :func:`plan`.
+      mesh: a :class:`jax.sharding.Mesh` with a ``member_axis`` (and ``data_axis``) to shard
+        over; ``None`` is :func:`default_mesh`, every local device. Under
+        ``jax.distributed``, pass a mesh over the global devices.
+      member_axis: the mesh axis the members are sharded over.
+      data_axis: a mesh axis to split every member's minibatches over too, or ``None``.
+      shuffle_key: one PRNG key shared by all members' minibatch orders (see the module
+        docstring for what it trades), or ``None`` for each member's own order.
+      dtype: the parameters' dtype.
+
+    Returns:
+      ``(states, histories)``: a :class:`~fnn.train.TrainState` and a
+      :class:`~fnn.train.History` with a leading ``[M]`` axis on every leaf. Called eagerly, a
+      member's non-finite loss or gradient raises ``FloatingPointError`` naming the member,
+      epoch and step.
+
+    >>> import fnn
+    >>> x, y = fnn.data.blobs(jax.random.key(0), 40, centers=3)
+    >>> trainer = fnn.train.Trainer(fnn.MLP((2, 8, 3)), "cross_entropy", "adam", epochs=20)
+    >>> rates = {"learning_rate": jnp.array([0.3, 0.1, 0.03, 0.01, 0.003])}
+    >>> states, history = fit_many(trainer, jax.random.split(jax.random.key(1), 5), (x, y), (x, y), rates,
+    ...                            per_member=("hyperparams",), chunk_size=2)
+    >>> history.val_accuracy.shape
+    (5, 20)
+    """
+    keys = _checks.key_batch(keys, "keys")
+    members = keys.shape[0]
+    per_member = _per_member(per_member)
+    hyperparams = {} if hyperparams is None else dict(hyperparams)
+    arguments = {"train": train, "validation": validation, "hyperparams": hyperparams}
+    for name in ("train", "validation"):
+        value = arguments[name]
+        if value is not None and (not isinstance(value, (tuple, list)) or len(value) not in (2, 3)):
+            raise TypeError(f"{name} must be a tuple (x, y) or (x, y, weights), got {type(value).__name__}")
+        arguments[name] = None if value is None else tuple(value)
+    for name in per_member:
+        if arguments[name] is None:
+            raise ValueError(f"per_member names {name!r}, but {name} is None")
+        _leading(arguments[name], name, members)
+    mesh = default_mesh() if mesh is None else mesh
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"mesh must be a jax.sharding.Mesh or None, got {type(mesh).__name__}")
+    devices = _axis(mesh, member_axis, "member_axis")
+    if data_axis is not None:
+        _axis(mesh, data_axis, "data_axis")
+        if data_axis == member_axis:
+            raise ValueError(f"data_axis and member_axis must be different mesh axes, got {data_axis!r} for both")
+    for name, value in arguments.items():
+        _placed(value, name, name in per_member, mesh, member_axis, data_axis)
+    if shuffle_key is not None:
+        shuffle_key = _checks.single_key(shuffle_key, "shuffle_key")
+    layout = plan(members, devices, chunk_size)
+    states, histories = _fit_many(
+        trainer,
+        layout,
+        per_member,
+        mesh,
+        member_axis,
+        data_axis,
+        jnp.dtype(dtype),
+        keys,
+        arguments["train"],
+        arguments["validation"],
+        hyperparams,
+        shuffle_key,
+    )
+    if _checks.is_concrete(histories.nonfinite_epoch):
+        checking.raise_if_nonfinite(histories)
+    return states, histories
+
+
+def _pad(tree: Any, padded: int) -> Any:
+    """Each leaf ``[M, ...]`` extended to ``[P, ...]`` by repeating member 0."""
+
+    def pad(leaf):
+        extra = padded - leaf.shape[0]
+        if extra == 0:
+            return leaf
+        return jnp.concatenate([leaf, jnp.broadcast_to(leaf[:1], (extra, *leaf.shape[1:]))])
+
+    return jax.tree.map(pad, tree)
+
+
+def _to_chunks(tree: Any, layout: Plan) -> Any:
+    """``[P, ...]`` in device-major order to ``[n, D c, ...]``: chunk ``i`` holds ``c`` members of each device."""
+    d, n, c = layout.devices, layout.chunks, layout.chunk
+    return jax.tree.map(lambda a: a.reshape(d, n, c, *a.shape[1:]).swapaxes(0, 1).reshape(n, d * c, *a.shape[1:]), tree)
+
+
+def _from_chunks(tree: Any, layout: Plan) -> Any:
+    """The inverse of :func:`_to_chunks`, without the padding: ``[M, ...]``."""
+    d, n, c = layout.devices, layout.chunks, layout.chunk
+    return jax.tree.map(
+        lambda a: a.reshape(n, d, c, *a.shape[2:]).swapaxes(0, 1).reshape(d * n * c, *a.shape[2:])[: layout.members],
+        tree,
+    )
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))
+def _fit_many(
+    trainer, layout, per_member, mesh, member_axis, data_axis, dtype, keys, train, validation, hyperparams, shuffle_key
+):
+    mapped = {
+        "keys": keys,
+        **{
+            name: value
+            for name, value in (("train", train), ("validation", validation), ("hyperparams", hyperparams))
+            if name in per_member
+        },
+    }
+    shared = {"train": train, "validation": validation, "hyperparams": hyperparams}
+    sharded = layout.devices > 1
+    chunks = _to_chunks(_pad(mapped, layout.padded), layout)
+    if sharded:
+        spec = NamedSharding(mesh, PartitionSpec(None, member_axis))
+        chunks = jax.lax.with_sharding_constraint(chunks, jax.tree.map(lambda _: spec, chunks))
+
+    def one(member):
+        args = {**shared, **member}
+        state = trainer.init(args["keys"], args["hyperparams"], dtype=dtype)
+        return trainer.fit(
+            state,
+            args["train"],
+            args["validation"],
+            args["hyperparams"],
+            shuffle_key=shuffle_key,
+            mesh=mesh if data_axis is not None else None,
+            data_axis=data_axis,
+        )
+
+    chunk = jax.vmap(one, spmd_axis_name=member_axis if sharded else None)
+    return _from_chunks(jax.lax.map(chunk, chunks), layout)
