@@ -61,13 +61,13 @@ def _stacked(box: bayesopt.Box, fn):
 def _fit_round(trainer: train.Trainer, hyperparams, key, train_set, val_set, test_set):
     """Train one network per setting in ``hyperparams`` (a dict of [q] arrays), from one key."""
 
-    def one(hp):
-        state = trainer.init(key, hp)
-        state, history = trainer.fit(state, train_set, val_set, hp)
-        _, test_accuracy = trainer.evaluate(state.params, state.model_state, *test_set)
-        return history.val_accuracy[-1], test_accuracy, history.nonfinite_epoch
-
-    return jax.vmap(one)(hyperparams)
+    q = jax.tree.leaves(hyperparams)[0].shape[0]
+    states, history = trainer.fit_many(
+        jnp.broadcast_to(key, (q,)), train_set, val_set, hyperparams, per_member="hyperparams"
+    )
+    evaluate = jax.vmap(trainer.evaluate, in_axes=(0, 0, None, None))
+    _, test_accuracy = evaluate(states.params, states.model_state, *test_set)
+    return history.val_accuracy[:, -1], test_accuracy, history.nonfinite_epoch
 
 
 # Compiled once per trainer. Quick runs take the unoptimised XLA backend: it compiles in about a

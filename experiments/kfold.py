@@ -63,12 +63,9 @@ def _cross_validate(trainer: train.Trainer, k: int, key, strengths, pool):
 
 @functools.partial(jax.jit, static_argnums=0)
 def _test_curve(trainer: train.Trainer, key, strengths, pool, test):
-    def one(l2):
-        hp = {"learning_rate": LEARNING_RATE, "l2": l2}
-        state, _ = trainer.fit(trainer.init(key, hp), pool, None, hp)
-        return trainer.evaluate(state.params, state.model_state, *test)
-
-    return jax.vmap(one)(strengths)
+    hp = {"learning_rate": jnp.full(strengths.shape, LEARNING_RATE), "l2": strengths}
+    states, _ = trainer.fit_many(jnp.broadcast_to(key, strengths.shape), pool, None, hp, per_member="hyperparams")
+    return jax.vmap(trainer.evaluate, in_axes=(0, 0, None, None))(states.params, states.model_state, *test)
 
 
 def _ranks(v: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ import numpy as np
 from experiments import digits
 from experiments.api import Config, Result
 from fnn import descent, optimizers
+from fnn.train import many
 
 CLAIM = "Seven optimizers, each at a rate picked by a vmapped sweep, compared over seeds: momentum and Nesterov converge several times faster than SGD on an ill-conditioned quadratic and on Rosenbrock, where constant-rate RMSprop and Adadelta stall; on the digits MLP the adaptive methods reach a low training loss first."
 
@@ -69,11 +70,12 @@ def _mlp_runs(name: str, epochs: int, sets):
     """``(rates [R], keys [S]) -> (histories, test (loss, accuracy))``, each ``[R, S, ...]``."""
     trainer = digits.trainer(epochs, optimizer=name)
 
-    def one(lr, key):
-        _, history, test = digits.fit_and_test(trainer, key, {"learning_rate": lr}, *sets)
-        return history, test
+    def runs(rates, keys):
+        members, hyperparams = many.grid(keys, {"learning_rate": rates})
+        _, history, test = digits.fit_many_and_test(trainer, members, hyperparams, *sets, per_member=("hyperparams",))
+        return many.reshape_members((history, test), (rates.shape[0], keys.shape[0]))
 
-    return jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))
+    return jax.jit(runs)
 
 
 def _descent_score(curves: np.ndarray) -> np.ndarray:

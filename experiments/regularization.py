@@ -39,6 +39,7 @@ from matplotlib.figure import Figure
 
 from experiments.api import Config, Result
 from fnn import MLP, data, ensemble, train
+from fnn.train import many
 from fnn.train.early_stopping import EarlyStopping
 
 CLAIM = "On 180 training digits an unregularised 64-256-256-10 MLP overfits; penalties, dropout, batch norm, mixup, early stopping and ensembles each change its test error, measured against the same seeds."
@@ -67,14 +68,12 @@ def _trainer(epochs: int, **model_kwargs) -> train.Trainer:
 def _grid(trainer: train.Trainer, keys, hyperparams, train_set, val_set, test_set):
     """Train every (hyperparameter value, seed) pair; return the train/val/test errors ``[G, S, 3]``
     and the epochs at which early stopping stopped ``[G, S]`` (-1: it did not, or is off)."""
-
-    def one(hp, key):
-        state, history = trainer.fit(trainer.init(key, hp), train_set, val_set, hp)
-        errors = [1 - trainer.evaluate(state.params, state.model_state, *s)[1] for s in (train_set, val_set, test_set)]
-        return jnp.stack(errors), history.stop_epoch
-
-    per_seed = jax.vmap(one, in_axes=(None, 0))
-    return jax.vmap(per_seed, in_axes=(0, None))(hyperparams, keys)
+    settings, seeds = jax.tree.leaves(hyperparams)[0].shape[0], keys.shape[0]
+    members, hyperparams = many.grid(keys, hyperparams)
+    states, history = trainer.fit_many(members, train_set, val_set, hyperparams, per_member="hyperparams")
+    evaluate = jax.vmap(trainer.evaluate, in_axes=(0, 0, None, None))
+    errors = [1 - evaluate(states.params, states.model_state, *s)[1] for s in (train_set, val_set, test_set)]
+    return many.reshape_members((jnp.stack(errors, axis=-1), history.stop_epoch), (settings, seeds))
 
 
 def _select(errors: np.ndarray) -> int:

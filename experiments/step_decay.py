@@ -64,7 +64,10 @@ def run(config: Config) -> Result:
         runs = {}
         for label, schedule in (("constant", None), ("step decay", schedules.classic_step_decay)):
             trainer = digits.trainer(epochs, optimizer=OPTIMIZER, batch_size=BATCH_SIZE, schedule=schedule)
-            fit = jax.vmap(lambda k, trainer=trainer: digits.fit_and_test(trainer, k, hyperparams, *sets)[1:])
+
+            def fit(keys, trainer=trainer):
+                return digits.fit_many_and_test(trainer, keys, hyperparams, *sets)[1:]
+
             history, (test_loss, test_acc) = jax.tree.map(np.asarray, jax.jit(fit)(keys))
             runs[label] = {"history": history, "test_loss": test_loss, "test_accuracy": test_acc}
         total = epochs * steps_per_epoch

@@ -8,14 +8,11 @@ import json
 import sys
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-import fnn  # noqa: E402
-from fnn.train import many  # noqa: E402
+import fnn
+from fnn.train import many
 
 M = 7  # divisible by none of the device counts
 
@@ -46,6 +43,8 @@ def _runs(trainer, data, keys, rates):
 
 
 def main() -> None:
+    # Here, not at import: pytest imports this file (doctest collection) in the test session.
+    jax.config.update("jax_enable_x64", True)
     x, y = fnn.data.blobs(jax.random.key(0), 64, centers=3, std=1.5, dtype=jnp.float64)
     data = (x, y)
     keys = jax.random.split(jax.random.key(1), M)

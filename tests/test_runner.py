@@ -4,6 +4,7 @@ import ast
 import importlib
 import itertools
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -283,3 +284,30 @@ def test_cli_list_does_not_import_jax():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_devices_asks_xla_for_cpu_devices_before_jax_starts():
+    code = "from experiments import runner; print(runner.force_cpu_devices(3)); import jax; print(jax.device_count())"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["JAX_PLATFORMS"] = "cpu"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", "3"]
+
+
+def test_devices_after_jax_started_is_an_error(monkeypatch):
+    import jax
+
+    jax.devices()  # this process has started JAX with its own device count
+    monkeypatch.setenv("XLA_FLAGS", "")
+    count = len(jax.devices("cpu")) + 1
+    assert runner.force_cpu_devices(count) == (
+        f"--devices {count}: JAX had already started in this process, with {count - 1} CPU device(s)"
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "two"])
+def test_devices_must_be_a_positive_integer(value, capsys):
+    with pytest.raises(SystemExit):
+        runner.main(["--devices", value], registry=())
+    assert "--devices must be a positive integer" in capsys.readouterr().err

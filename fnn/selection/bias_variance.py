@@ -36,8 +36,8 @@ For vector outputs ``[..., K]`` the squared error is summed over the K component
 :func:`fnn.losses.mse`), so each term is summed over them too and the noise term is
 :math:`K \sigma^2` for noise of variance :math:`\sigma^2` on each component.
 
-Training the M models is one compiled, vmapped call: :func:`fit_ensemble` maps
-:meth:`fnn.train.Trainer.fit` over M keys and M training sets, :func:`fit_ensemble_on_draws`
+Training the M models is one compiled call: :func:`fit_ensemble` runs
+:func:`fnn.train.many.fit_many` over M keys and M training sets, :func:`fit_ensemble_on_draws`
 first draws the sets from a generator ``key -> (x, y)`` such as :func:`fnn.data.noisy_sine`,
 and :func:`fit_polynomial_on_draws` fits least-squares polynomials of a given degree, in
 closed form, to the same draws. Each compiles once per capacity (width or degree: it sets the
@@ -62,6 +62,7 @@ import jax.numpy as jnp
 from fnn import _checks, checking
 from fnn._types import Array, ArrayLike, Params, PRNGKey
 from fnn.nn import linear as _linear
+from fnn.train import many as _many
 
 __all__ = [
     "Decomposition",
@@ -361,19 +362,11 @@ class Ensemble(NamedTuple):
     history: Any
 
 
-def _fit_members(trainer: Any, keys: Array, x: Array, y: Array, x_test: Array, hyperparams: Mapping[str, Any]):
-    def one(key, x, y):
-        state = trainer.init(key, hyperparams, dtype=x.dtype)
-        state, history = trainer.fit(state, (x, y), None, hyperparams)
-        output, _ = trainer.model.apply(state.params, state.model_state, x_test)
-        return Ensemble(output, state.params, history)
-
-    return jax.vmap(one)(keys, x, y)
-
-
 @functools.partial(jax.jit, static_argnums=0)
 def _fit_ensemble(trainer: Any, keys: Array, x: Array, y: Array, x_test: Array, hyperparams: Mapping[str, Any]):
-    return _fit_members(trainer, keys, x, y, x_test, hyperparams)
+    state, history = _many.fit_many(trainer, keys, (x, y), None, hyperparams, per_member=("train",), dtype=x.dtype)
+    output = jax.vmap(lambda p, s: trainer.model.apply(p, s, x_test)[0])(state.params, state.model_state)
+    return Ensemble(output, state.params, history)
 
 
 def _stacked_sets(x: Any, y: Any, m: int | None, names: tuple[str, str]) -> tuple[Array, Array]:
@@ -408,7 +401,7 @@ def fit_ensemble(
     x_test: ArrayLike,
     hyperparams: Mapping[str, ArrayLike] | None = None,
 ) -> Ensemble:
-    r"""Train M models on M training sets in one vmapped, compiled call; predict on ``x_test``.
+    r"""Train M models on M training sets in one compiled call (fnn.train.many.fit_many); predict on ``x_test``.
 
     Model m starts from ``trainer.init(keys[m], hyperparams, dtype=x_train.dtype)``, is trained
     by ``trainer.fit`` on :math:`(x_m, y_m)` and evaluated on the shared test inputs:

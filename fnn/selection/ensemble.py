@@ -15,8 +15,9 @@ information** with the prediction,
 and the fraction of members that do not vote for the ensemble's class is a cruder signal. For
 regression the spread of the members' outputs is the signal.
 
-One :func:`fit` call trains all members as one program (``jax.vmap`` of
-:meth:`fnn.train.Trainer.fit`); every member equals the run that ``fit`` makes from its key alone.
+One :func:`fit` call trains all members as one program (:func:`fnn.train.many.fit_many`,
+chunked and sharded over the devices); every member equals the run that
+:meth:`fnn.train.Trainer.fit` makes from its key alone.
 
 References: B. Lakshminarayanan, A. Pritzel, C. Blundell, *Simple and Scalable Predictive
 Uncertainty Estimation using Deep Ensembles*, NeurIPS 2017; L. Hansen, P. Salamon, *Neural
@@ -26,7 +27,6 @@ Classification and Preference Learning*, 2011 (the mutual information).
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -35,6 +35,7 @@ import jax.numpy as jnp
 from fnn import _checks
 from fnn._types import Array, ArrayLike, Params, PRNGKey, State
 from fnn.nn import activations as _activations
+from fnn.train import many as _many
 
 __all__ = ["member_keys", "fit", "outputs", "Prediction", "classify", "regress"]
 
@@ -62,8 +63,11 @@ def fit(
     hyperparams: dict[str, ArrayLike] | None = None,
     *,
     dtype: Any = jnp.float32,
+    chunk_size: int | None = None,
+    mesh: Any = None,
+    shuffle_key: PRNGKey | None = None,
 ) -> tuple[Any, Any]:
-    """Initialise and train ``members`` models in one vmapped, compiled call.
+    """Initialise and train ``members`` models in one compiled call (:func:`fnn.train.many.fit_many`).
 
     Args:
       trainer: a :class:`fnn.train.Trainer`.
@@ -71,6 +75,9 @@ def fit(
       members: the ensemble size M.
       train, validation, hyperparams: as for :meth:`~fnn.train.Trainer.fit`, shared by all members.
       dtype: the parameters' dtype.
+      chunk_size, mesh, shuffle_key: as for :func:`~fnn.train.many.fit_many`: at most
+        ``chunk_size`` members per device at once, sharded over the mesh's ``"members"``
+        axis (default: every local device), and one minibatch order for all members.
 
     Returns:
       ``(states, histories)`` with a leading member axis ``[M]`` on every leaf.
@@ -82,17 +89,17 @@ def fit(
     >>> history.val_accuracy.shape
     (4, 20)
     """
-    hyperparams = {} if hyperparams is None else dict(hyperparams)
-    keys = member_keys(key, members)
-    return _fit(trainer, keys, tuple(train), None if validation is None else tuple(validation), hyperparams, dtype)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 5))
-def _fit(trainer, keys, train, validation, hyperparams, dtype):
-    def one(key):
-        return trainer.fit(trainer.init(key, hyperparams, dtype=dtype), train, validation, hyperparams)
-
-    return jax.vmap(one)(keys)
+    return _many.fit_many(
+        trainer,
+        member_keys(key, members),
+        train,
+        validation,
+        hyperparams,
+        dtype=dtype,
+        chunk_size=chunk_size,
+        mesh=mesh,
+        shuffle_key=shuffle_key,
+    )
 
 
 def outputs(model: Any, params: Params, model_state: State, x: ArrayLike) -> Array:

@@ -10,8 +10,8 @@ the risk is the mean of the :math:`k` validation losses,
 *Stratified* folds deal each class round-robin, so every fold holds each class in (nearly) the
 training-set proportion.
 
-All k training runs have one shape, so :func:`cross_validate` trains them as a single
-``jax.vmap`` of :meth:`fnn.train.Trainer.fit`, compiled once. When :math:`k` does not divide
+All k training runs have one shape, so :func:`cross_validate` trains them as one compiled
+program, :func:`fnn.train.many.fit_many` over the folds' training sets. When :math:`k` does not divide
 :math:`N`, the smaller folds' sets are padded to one shape with examples of weight 0 (see
 :func:`fnn.losses.weighted`): losses, gradients and accuracies are then exactly those of the
 unpadded sets for full-batch training; with minibatches a padded slot still occupies a place in
@@ -35,6 +35,7 @@ import jax.numpy as jnp
 
 from fnn import _checks
 from fnn._types import Array, ArrayLike, PRNGKey
+from fnn.train import many as _many
 
 __all__ = ["fold_ids", "Folds", "folds", "CrossValidation", "cross_validate"]
 
@@ -211,15 +212,11 @@ def _cross_validate(trainer, k, key, x, y, hyperparams, fold_key, labels, dtype)
     n = x.shape[0]
     split = folds(fold_ids(n, k, key=fold_key, labels=labels), k, dtype)
     padded = n % k != 0
-
-    def one(i, split):
-        run_key = jax.random.fold_in(key, i)
-        train = (x[split.train], y[split.train], split.train_weights if padded else None)
-        validation = (x[split.validation], y[split.validation], split.validation_weights if padded else None)
-        state = trainer.init(run_key, hyperparams, dtype=dtype)
-        state, history = trainer.fit(state, train, validation, hyperparams)
-        val_loss, val_acc = trainer.evaluate(state.params, state.model_state, *validation)
-        return state, history, val_loss, val_acc
-
-    state, history, val_loss, val_acc = jax.vmap(one)(jnp.arange(k), split)
+    train = (x[split.train], y[split.train]) + ((split.train_weights,) if padded else ())
+    validation = (x[split.validation], y[split.validation]) + ((split.validation_weights,) if padded else ())
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(k))
+    state, history = _many.fit_many(
+        trainer, keys, train, validation, hyperparams, per_member=("train", "validation"), dtype=dtype
+    )
+    val_loss, val_acc = jax.vmap(trainer.evaluate)(state.params, state.model_state, *validation)
     return CrossValidation(state, history, val_loss, val_acc, jnp.mean(val_loss))

@@ -44,9 +44,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from fnn import _checks, checking
-from fnn._types import PRNGKey
+from fnn._types import Array, PRNGKey
 
-__all__ = ["PER_MEMBER", "Plan", "plan", "default_mesh", "fit_many"]
+__all__ = ["PER_MEMBER", "Plan", "plan", "default_mesh", "grid", "reshape_members", "fit_many"]
 
 #: The arguments of :func:`fit_many` that may carry a leading member axis.
 PER_MEMBER = ("train", "validation", "hyperparams")
@@ -106,6 +106,43 @@ def default_mesh() -> Mesh:
     ('members',)
     """
     return _local_mesh(tuple(jax.local_devices()))
+
+
+def grid(keys: PRNGKey, hyperparams: Mapping[str, Any]) -> tuple[Array, dict[str, Array]]:
+    """Every pair of a hyperparameter setting and a key as members, for ``per_member="hyperparams"``.
+
+    Args:
+      keys: ``[S]`` PRNG keys (seeds).
+      hyperparams: a dict of ``[G]`` arrays, one entry per setting; a scalar entry is shared.
+
+    Returns:
+      ``(keys [G S], hyperparams)`` with every entry ``[G S]``: member ``g S + s`` has setting
+      ``g`` and key ``s``. :func:`reshape_members` with ``(G, S)`` turns results back into a grid.
+
+    >>> keys, hp = grid(jax.random.split(jax.random.key(0), 2), {"learning_rate": jnp.array([0.1, 0.01, 0.001])})
+    >>> keys.shape, hp["learning_rate"].tolist()
+    ((6,), [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    """
+    keys = _checks.key_batch(keys, "keys")
+    seeds = keys.shape[0]
+    sizes = {name: np.shape(value)[0] for name, value in hyperparams.items() if np.ndim(value) > 0}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"hyperparams entries must share one leading axis (the settings), got lengths {sizes}")
+    settings = next(iter(sizes.values()), 1)
+    flat = {
+        name: jnp.repeat(jnp.asarray(value), seeds, axis=0) if np.ndim(value) > 0 else jnp.full(settings * seeds, value)
+        for name, value in hyperparams.items()
+    }
+    return jnp.tile(keys, settings), flat
+
+
+def reshape_members(tree: Any, shape: tuple[int, ...]) -> Any:
+    """Every leaf's leading member axis ``[prod(shape)]`` reshaped to ``shape``, e.g. a :func:`grid`'s ``(G, S)``.
+
+    >>> reshape_members({"loss": jnp.arange(6.0)}, (3, 2))["loss"].shape
+    (3, 2)
+    """
+    return jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), tree)
 
 
 def _per_member(per_member: Iterable[str]) -> tuple[str, ...]:
