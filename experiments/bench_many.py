@@ -8,8 +8,9 @@ What it measures (every baseline in the same run, float32, on JAX's CPU devices)
      (i) sequential ``Trainer.fit`` calls, one per seed, as a user calls them, from states
          made by ``Trainer.init`` before the clock starts (only the first 16 are timed and
          the time scaled to 256, as in :mod:`experiments.bench_fit`);
-     (ii) one ``fit_many`` call over the 256 keys, ``chunk_size=32`` members per device at
-          once, every member shuffling its own minibatch order;
+     (ii) one ``fit_many`` call over the 256 keys, ``chunk_size=16`` members per device at
+          once (as bench_fit's chunks; on 2 cores it beat 32, 64 and 128 in a 2-epoch trial),
+          every member shuffling its own minibatch order;
      (iii) the same with ``shuffle_key``: all members share one order, so XLA computes
            their first-layer products as one matmul.
 
@@ -47,8 +48,10 @@ How
   N``, once for N = 1 and 2 devices (and N = ``os.cpu_count()`` when that is more), with
   ``--xla_force_host_platform_device_count=N`` appended to ``XLA_FLAGS`` and
   ``JAX_PLATFORMS=cpu`` in the child's environment, and collects the JSON each child
-  writes; one child at a time (with ``--quick`` all at once: its timings mean nothing). The
-  library never sets XLA flags; only this script does, for its children.
+  writes; one child at a time. With ``--quick`` (whose timings mean nothing) the children
+  run at once, and B runs only with 1 device and C only with the most, so that every code
+  path runs in well under a minute. The library never sets XLA flags; only this script does,
+  for its children.
   Every child runs A, B and C with ``fit_many``'s default mesh (every device on
   ``"members"``); sequential fits run on the first device. Timed calls are interleaved in
   rounds as in bench_fit (:func:`experiments.bench_fit.interleaved`: a warm-up call first,
@@ -61,7 +64,7 @@ How
 How to run it (from the repository root)::
 
     python -m experiments.bench_many               # full run, several minutes on 2 cores
-    python -m experiments.bench_many --quick       # tiny sizes, every code path (well under a minute)
+    python -m experiments.bench_many --quick       # tiny sizes, every code path (~40 s on 2 idle cores)
     python -m experiments.bench_many --out bench.json
 
 The exit status is 1 when a child fails or a ``fit_many`` member differs from its
@@ -134,7 +137,7 @@ def settings(quick: bool) -> Settings:
     if quick:
         # 7 members: padded on 1 device (chunks of 2) and on 2 devices (2 chunks of 2 each).
         return Settings(7, 2, 2, 3, 1, 8, 200, 5, 1, 64, 8, 1)
-    return Settings(256, 10, 32, 16, 3, 8, 1000, 600, 2, 4096, 256, 1)
+    return Settings(256, 10, 16, 16, 3, 8, 1000, 600, 2, 4096, 256, 1)
 
 
 def device_counts() -> list[int]:
@@ -345,7 +348,14 @@ def bench_memory(cfg: Settings, tag: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------
 
 
-def child(cfg: Settings, quick: bool, devices: int, out: str) -> int:
+def parts(devices: int, counts: Sequence[int], quick: bool) -> str:
+    """The parts a child runs: all of them; with ``quick``, A everywhere, B with 1 device, C with the most."""
+    if not quick:
+        return "ABC"
+    return "A" + ("B" if devices == min(counts) else "") + ("C" if devices == max(counts) else "")
+
+
+def child(cfg: Settings, quick: bool, devices: int, which: str, out: str) -> int:
     found = jax.devices()
     tag = f"[{len(found)} device{'s' if len(found) > 1 else ''}]"
     if len(found) != devices:
@@ -354,40 +364,37 @@ def child(cfg: Settings, quick: bool, devices: int, out: str) -> int:
     print(f"{tag} jax {jax.__version__}, {found[0].platform} ({found[0].device_kind})", flush=True)
     before = matmul_peak(quick)
     a = bench_sweep(cfg, tag)
-    b = bench_user(cfg, tag)
-    c = bench_memory(cfg, tag)
+    result = {"devices": len(found), "platform": found[0].platform, "device_kind": found[0].device_kind, "sweep": a}
+    if "B" in which:
+        result["user"] = bench_user(cfg, tag)
+    if "C" in which:
+        result["memory"] = bench_memory(cfg, tag)
     after = matmul_peak(quick)
-    result = {
-        "devices": len(found),
-        "platform": found[0].platform,
-        "device_kind": found[0].device_kind,
-        "matmul_peak": max(before, after, key=lambda m: m["flops_per_s"]),
-        "sweep": a,
-        "user": b,
-        "memory": c,
-    }
+    result["matmul_peak"] = max(before, after, key=lambda m: m["flops_per_s"])
     atomic_write_json(out, result)
     return 0 if all(check["ok"] for check in a["member_checks"].values()) else 1
 
 
-def start_child(devices: int, quick: bool, out: str) -> subprocess.Popen:
+def start_child(devices: int, quick: bool, which: str, out: str) -> subprocess.Popen:
     """``python -m experiments.bench_many --child N`` with N forced CPU devices, writing its JSON to ``out``."""
     env = dict(os.environ)
     flag = f"--xla_force_host_platform_device_count={devices}"
     env["XLA_FLAGS"] = f"{env['XLA_FLAGS']} {flag}" if env.get("XLA_FLAGS") else flag
     env["JAX_PLATFORMS"] = "cpu"
-    command = [sys.executable, "-m", "experiments.bench_many", "--child", str(devices), "--child-out", out]
+    command = [sys.executable, "-m", "experiments.bench_many", "--child", str(devices), "--parts", which]
+    command += ["--child-out", out]
     return subprocess.Popen(command + (["--quick"] if quick else []), env=env, cwd=ROOT)
 
 
 def run_children(counts: Sequence[int], quick: bool, directory: str) -> tuple[dict[int, Any], dict[int, int]]:
     """Each child's JSON and exit status. One child at a time, so that no two share the cores while
-    timing; with ``quick`` (timings that mean nothing, mostly compiling) all at once."""
+    timing; with ``quick`` (timings that mean nothing, mostly compiling) all at once, each running
+    only the parts :func:`parts` gives it."""
     paths = {n: os.path.join(directory, f"child{n}.json") for n in counts}
     statuses: dict[int, int] = {}
     running: dict[int, subprocess.Popen] = {}
     for n in counts:
-        running[n] = start_child(n, quick, paths[n])
+        running[n] = start_child(n, quick, parts(n, counts, quick), paths[n])
         if not quick:
             statuses[n] = running[n].wait()
     for n, process in running.items():
@@ -417,8 +424,9 @@ def _mib(n: int | None) -> str:
 
 def table(children: dict[int, dict[str, Any]], peak: dict[str, float]) -> tuple[str, dict[str, Any]]:
     counts = sorted(children)
-    first = children[counts[0]]
-    a0, b0, c0 = first["sweep"], first["user"], first["memory"]
+    a0 = children[counts[0]]["sweep"]
+    users = [n for n in counts if "user" in children[n]]
+    memories = [n for n in counts if "memory" in children[n]]
     width = 30
     head = "".join(f"{f'{n} device' + ('s' if n > 1 else ''):>{width}}" for n in counts)
     lines = [
@@ -447,6 +455,17 @@ def table(children: dict[int, dict[str, Any]], peak: dict[str, float]) -> tuple[
                 for k, c in checks.items()
             )
         )
+    if users:
+        lines += _user_rows(children, users, width)
+    if memories:
+        lines += _memory_rows(children, memories)
+    return _targets(children, counts, users, peak, a0, lines)
+
+
+def _user_rows(children: dict[int, dict[str, Any]], users: list[int], width: int) -> list[str]:
+    b0 = children[users[0]]["user"]
+    lines = []
+    head = "".join(f"{f'{n} device' + ('s' if n > 1 else ''):>{width}}" for n in users)
     lines.append(
         f"B. {b0['seeds']} seeds of {'-'.join(map(str, USER_SIZES))}, Adam, batch {USER_BATCH}, {b0['examples']} "
         f"examples x {b0['epochs']} epochs = {b0['steps']} steps"
@@ -468,12 +487,18 @@ def table(children: dict[int, dict[str, Any]], peak: dict[str, float]) -> tuple[
         ("compile ratio (many / one)", lambda b: f"{b['compile_ratio']:.2f}x"),
     ]
     for label, cell in rows:
-        lines.append(f"   {label:<28}" + "".join(f"{cell(children[n]['user']):>{width}}" for n in counts))
+        lines.append(f"   {label:<28}" + "".join(f"{cell(children[n]['user']):>{width}}" for n in users))
+    return lines
+
+
+def _memory_rows(children: dict[int, dict[str, Any]], memories: list[int]) -> list[str]:
+    c0 = children[memories[0]]["memory"]
+    lines = []
     lines.append(
         f"C. {c0['members']} digits MLPs ({c0['epochs']} epoch), compiled memory_analysis() per device, MiB "
         "(argument / output / temp / total = arg+out+temp / XLA peak)"
     )
-    for n in counts:
+    for n in memories:
         c = children[n]["memory"]
         for label, r in c["rows"].items():
             if not r["available"]:
@@ -486,7 +511,17 @@ def table(children: dict[int, dict[str, Any]], peak: dict[str, float]) -> tuple[
             )
         if "total_ratio" in c:
             lines.append(f"   {n} dev unchunked / chunked: total {c['total_ratio']:.2f}x, temp {c['temp_ratio']:.2f}x")
+    return lines
 
+
+def _targets(
+    children: dict[int, dict[str, Any]],
+    counts: list[int],
+    users: list[int],
+    peak: dict[str, float],
+    a0: dict[str, Any],
+    lines: list[str],
+) -> tuple[str, dict[str, Any]]:
     verdicts: dict[str, Any] = {}
     lines.append("Targets:")
     for n in counts:
@@ -510,7 +545,7 @@ def table(children: dict[int, dict[str, Any]], peak: dict[str, float]) -> tuple[
             f"   A {n} device{'s' if n > 1 else ''}: best matmul-peak fraction {100 * fraction:.1f}% ({best}); "
             f"goal {100 * GOAL_PEAK_FRACTION:.0f}% -> {'reached' if fraction >= GOAL_PEAK_FRACTION else 'not reached'}"
         )
-    for n in counts:
+    for n in users:
         b = children[n]["user"]
         speed_ok, compile_ok = b["speedup"] >= TARGET_USER_SPEEDUP, b["compile_ratio"] <= TARGET_COMPILE_RATIO
         verdicts[f"B_{n}_devices"] = {"speedup_pass": speed_ok, "compile_pass": compile_ok}
@@ -528,16 +563,17 @@ def table(children: dict[int, dict[str, Any]], peak: dict[str, float]) -> tuple[
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.bench_many", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, every code path (well under a minute)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, every code path (~40 s on 2 idle cores)")
     parser.add_argument("--out", metavar="PATH", help="write the numbers as JSON to PATH (atomically)")
     parser.add_argument("--child", type=int, metavar="N", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", metavar="PATH", help=argparse.SUPPRESS)
+    parser.add_argument("--parts", default="ABC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     cfg = settings(args.quick)
     if args.child is not None:
         if not args.child_out:
             parser.error("--child needs --child-out")
-        return child(cfg, args.quick, args.child, args.child_out)
+        return child(cfg, args.quick, args.child, args.parts, args.child_out)
 
     total = time.perf_counter()
     counts = device_counts()

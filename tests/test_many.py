@@ -159,6 +159,38 @@ def test_plan_pads_to_the_devices_and_chunks_evenly():
                 assert chunk is None or layout.chunk <= chunk
 
 
+def test_memory_budget_chooses_the_largest_chunk_that_fits():
+    trainer, data = _trainer(), _data()
+    keys = jax.random.split(jax.random.key(2), 12)
+    whole = many.fit_many(trainer, keys, data, None, HP, dtype=jnp.float64)
+    stats = (
+        many._fit_many.lower(
+            trainer,
+            many.plan(12),
+            (),
+            many.default_mesh(),
+            "members",
+            None,
+            jnp.dtype("float64"),
+            keys,
+            data,
+            None,
+            HP,
+            None,
+        )
+        .compile()
+        .memory_analysis()
+    )
+    everything = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+    budget = everything * 2 // 3  # less than all twelve at once need
+    out = many.fit_many(trainer, keys, data, None, HP, memory_budget=budget, dtype=jnp.float64)
+    assert_trees_close(out, whole)
+    with pytest.raises(ValueError, match="memory_budget of 1000 bytes is less than one member per device needs"):
+        many.fit_many(trainer, keys, data, None, HP, memory_budget=1000, dtype=jnp.float64)
+    with pytest.raises(ValueError, match="chunk_size or memory_budget, not both"):
+        many.fit_many(trainer, keys, data, None, HP, memory_budget=budget, chunk_size=2)
+
+
 def test_nonfinite_member_is_named():
     trainer, data = _trainer(), _data()
     hp = {"learning_rate": jnp.array([0.05, 0.05, jnp.inf, 0.05, 0.05])}

@@ -209,6 +209,7 @@ def fit_many(
     *,
     per_member: Iterable[str] = (),
     chunk_size: int | None = None,
+    memory_budget: int | None = None,
     mesh: Mesh | None = None,
     member_axis: str = "members",
     data_axis: str | None = None,
@@ -234,6 +235,10 @@ def fit_many(
         carry a leading member axis.
       chunk_size: at most this many members per device at once (``None``: all of them);
         bounds the memory, see :func:`plan`.
+      memory_budget: instead of ``chunk_size``, the bytes one device may use: the largest
+        chunk whose program fits is chosen from XLA's memory analysis of the compiled program
+        (arguments, outputs and temporaries) at chunks of 1 and 2, whose temporaries grow
+        linearly in the chunk. It costs those two extra compilations.
       mesh: a :class:`jax.sharding.Mesh` with a ``member_axis`` (and ``data_axis``) to shard
         over; ``None`` is :func:`default_mesh`, every local device. Under
         ``jax.distributed``, pass a mesh over the global devices.
@@ -284,24 +289,40 @@ def fit_many(
         _placed(value, name, name in per_member, mesh, member_axis, data_axis)
     if shuffle_key is not None:
         shuffle_key = _checks.single_key(shuffle_key, "shuffle_key")
-    layout = plan(members, devices, chunk_size)
-    states, histories = _fit_many(
-        trainer,
-        layout,
-        per_member,
-        mesh,
-        member_axis,
-        data_axis,
-        jnp.dtype(dtype),
-        keys,
-        arguments["train"],
-        arguments["validation"],
-        hyperparams,
-        shuffle_key,
-    )
+    static = (per_member, mesh, member_axis, data_axis, jnp.dtype(dtype))
+    dynamic = (keys, arguments["train"], arguments["validation"], hyperparams, shuffle_key)
+    if memory_budget is not None:
+        if chunk_size is not None:
+            raise ValueError("give chunk_size or memory_budget, not both")
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(dynamic)):
+            raise ValueError("memory_budget compiles the program to measure it: call fit_many outside jax.jit and vmap")
+        chunk_size = _chunk_for(memory_budget, trainer, members, devices, static, dynamic)
+    states, histories = _fit_many(trainer, plan(members, devices, chunk_size), *static, *dynamic)
     if _checks.is_concrete(histories.nonfinite_epoch):
         checking.raise_if_nonfinite(histories)
     return states, histories
+
+
+def _chunk_for(budget: Any, trainer: Any, members: int, devices: int, static: tuple, dynamic: tuple) -> int:
+    """The largest chunk whose compiled program needs at most ``budget`` bytes per device."""
+    budget = _checks.positive_int(budget, "memory_budget")
+
+    def needs(chunk: int) -> tuple[int, int]:
+        layout = plan(members, devices, chunk)
+        stats = _fit_many.lower(trainer, layout, *static, *dynamic).compile().memory_analysis()
+        return stats.argument_size_in_bytes + stats.output_size_in_bytes, stats.temp_size_in_bytes
+
+    per_device = plan(members, devices).chunk
+    fixed, one = needs(1)
+    if fixed + one > budget:
+        raise ValueError(
+            f"memory_budget of {budget} bytes is less than one member per device needs: {fixed + one} bytes "
+            f"({fixed} for the arguments and results of all {members} members, {one} to train one at a time)"
+        )
+    if per_device == 1:
+        return 1
+    growth = max(needs(2)[1] - one, 1)
+    return int(min(per_device, 1 + (budget - fixed - one) // growth))
 
 
 def _pad(tree: Any, padded: int) -> Any:
