@@ -42,6 +42,32 @@ def _runs(trainer, data, keys, rates):
     return alone
 
 
+def _errors(trainer, data, keys, rates):
+    """The messages of the bad inputs that need several devices."""
+    errors = {}
+    mesh = _mesh((2,), ("data",))
+    odd = fnn.train.Trainer(trainer.model, trainer.loss, trainer.optimizer, epochs=1, batch_size=15)
+    state = odd.init(keys[0], {"learning_rate": rates[0]}, dtype=jnp.float64)
+    try:
+        odd.fit(state, data, None, {"learning_rate": rates[0]}, mesh=mesh)
+    except ValueError as e:
+        errors["batch"] = str(e)
+    rows = jax.device_put(data[0], jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data")))
+    try:
+        many.fit_many(
+            trainer,
+            keys,
+            (rows, data[1]),
+            None,
+            {"learning_rate": rates},
+            per_member="hyperparams",
+            mesh=_mesh((2, 1), ("members", "data")),
+        )
+    except ValueError as e:
+        errors["replicated"] = str(e)
+    return errors
+
+
 def main() -> None:
     # Here, not at import: pytest imports this file (doctest collection) in the test session.
     jax.config.update("jax_enable_x64", True)
@@ -93,6 +119,7 @@ def main() -> None:
     normed_sweep = sweep(normed, _mesh((8,), ("members",)))
     results["batch norm, early stopping, members=8"] = _difference(normed_sweep, reference)
     results["stop epochs"] = np.asarray(normed_sweep[-1]).tolist()
+    results["errors"] = _errors(plain, data, keys, rates)
     print(json.dumps(results))
 
 

@@ -55,3 +55,13 @@ def test_data_parallel_fit_equals_one_device(differences, devices):
 def test_batch_norm_and_early_stopping_members_keep_their_own(differences):
     assert len(set(differences["stop epochs"])) > 1
     assert differences["batch norm, early stopping, members=8"] < 1e-12
+
+
+def test_a_batch_the_data_axis_does_not_divide_is_an_error(differences):
+    message = differences["errors"]["batch"]
+    assert message.startswith("the batch of 15 examples does not split over the 2 devices of mesh axis 'data'")
+
+
+def test_an_argument_sharded_another_way_is_an_error_not_a_silent_replication(differences):
+    message = differences["errors"]["replicated"]
+    assert "train[0] is sharded as" in message and "fit_many would have to replicate" in message

@@ -194,9 +194,10 @@ def _placed(tree: Any, name: str, per_member: bool, mesh: Mesh, member_axis: str
             )
         )
         if not fits:
+            fix = f"pass it unsharded, or sharded over {allowed} of the same mesh" if allowed else "pass it unsharded"
             raise ValueError(
                 f"{name}{jax.tree_util.keystr(path)} is sharded as {sharding}, which fit_many would have to replicate "
-                f"on every device: pass it unsharded, or sharded over {allowed or 'no axis'} of the same mesh"
+                f"on every device: {fix}"
             )
 
 
