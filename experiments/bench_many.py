@@ -32,8 +32,10 @@ What it measures (every baseline in the same run, float32, on JAX's CPU devices)
      and its compile time at most 1.5x one fit's.
   C. *Peak memory*: 4096 digits MLPs (as in A but for 1 epoch), one ``fit_many`` with
      ``chunk_size=256`` against one without chunking: the bytes that the compiled programs'
-     ``Compiled.memory_analysis()`` reports (per device: argument + output + temp, and
-     XLA's own ``peak_memory_in_bytes``). Both programs are compiled, never run.
+     ``Compiled.memory_analysis()`` reports (per device: argument + output + temp, the
+     total compared; XLA's own ``peak_memory_in_bytes`` is printed too, though on CPU with
+     jax 0.10.2 it counts about argument + output only). Both programs are compiled, never
+     run.
 
   Correctness: members 0, M/2 and M-1 of (ii) and (iii) (from their last timed call) are
   compared with their sequential fits (with the same shuffle key for (iii)). Their largest
@@ -52,7 +54,7 @@ How
   run at once, and B runs only with 1 device and C only with the most, so that every code
   path runs in well under a minute. The library never sets XLA flags; only this script does,
   for its children.
-  Every child runs A, B and C with ``fit_many``'s default mesh (every device on
+  A full run's children each run A, B and C, with ``fit_many``'s default mesh (every device on
   ``"members"``); sequential fits run on the first device. Timed calls are interleaved in
   rounds as in bench_fit (:func:`experiments.bench_fit.interleaved`: a warm-up call first,
   the order reversed every other round, medians). The matmul peak
