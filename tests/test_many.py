@@ -131,7 +131,7 @@ def test_second_call_with_new_values_does_not_retrace():
     trainer, data = _trainer(), _data()
     hp = {"learning_rate": jnp.full(M, 0.05)}
     many.fit_many(trainer, _keys(), data, None, hp, per_member="hyperparams", chunk_size=2, dtype=jnp.float64)
-    before = many._fit_many._cache_size()
+    before = many._init_many._cache_size(), many._fit_many._cache_size()
     other = jax.tree.map(lambda a: a + 1.0, _data(1))
     other = (other[0], _data(1)[1])
     many.fit_many(
@@ -144,7 +144,7 @@ def test_second_call_with_new_values_does_not_retrace():
         chunk_size=2,
         dtype=jnp.float64,
     )
-    assert many._fit_many._cache_size() == before
+    assert (many._init_many._cache_size(), many._fit_many._cache_size()) == before
 
 
 def test_plan_pads_to_the_devices_and_chunks_evenly():
@@ -163,24 +163,10 @@ def test_memory_budget_chooses_the_largest_chunk_that_fits():
     trainer, data = _trainer(), _data()
     keys = jax.random.split(jax.random.key(2), 12)
     whole = many.fit_many(trainer, keys, data, None, HP, dtype=jnp.float64)
-    stats = (
-        many._fit_many.lower(
-            trainer,
-            many.plan(12),
-            (),
-            many.default_mesh(),
-            "members",
-            None,
-            jnp.dtype("float64"),
-            keys,
-            data,
-            None,
-            HP,
-            None,
-        )
-        .compile()
-        .memory_analysis()
-    )
+    layout, mesh, dtype = many.plan(12), many.default_mesh(), jnp.dtype("float64")
+    states = many._init_many(trainer, layout, (), mesh, "members", dtype, keys, HP)
+    lowered = many._fit_many.lower(trainer, layout, (), mesh, "members", None, states, data, None, HP, None)
+    stats = lowered.compile().memory_analysis()
     everything = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
     budget = everything * 2 // 3  # less than all twelve at once need
     out = many.fit_many(trainer, keys, data, None, HP, memory_budget=budget, dtype=jnp.float64)

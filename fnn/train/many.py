@@ -290,27 +290,30 @@ def fit_many(
         _placed(value, name, name in per_member, mesh, member_axis, data_axis)
     if shuffle_key is not None:
         shuffle_key = _checks.single_key(shuffle_key, "shuffle_key")
-    static = (per_member, mesh, member_axis, data_axis, jnp.dtype(dtype))
-    dynamic = (keys, arguments["train"], arguments["validation"], hyperparams, shuffle_key)
+    data = (arguments["train"], arguments["validation"], hyperparams, shuffle_key)
+
+    def run(layout: Plan, program: Any = _fit_many) -> Any:
+        states = _init_many(trainer, layout, per_member, mesh, member_axis, jnp.dtype(dtype), keys, hyperparams)
+        return program(trainer, layout, per_member, mesh, member_axis, data_axis, states, *data)
+
     if memory_budget is not None:
         if chunk_size is not None:
             raise ValueError("give chunk_size or memory_budget, not both")
-        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(dynamic)):
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((keys, data))):
             raise ValueError("memory_budget compiles the program to measure it: call fit_many outside jax.jit and vmap")
-        chunk_size = _chunk_for(memory_budget, trainer, members, devices, static, dynamic)
-    states, histories = _fit_many(trainer, plan(members, devices, chunk_size), *static, *dynamic)
+        chunk_size = _chunk_for(memory_budget, members, devices, lambda layout: run(layout, _fit_many.lower))
+    states, histories = run(plan(members, devices, chunk_size))
     if _checks.is_concrete(histories.nonfinite_epoch):
         checking.raise_if_nonfinite(histories)
     return states, histories
 
 
-def _chunk_for(budget: Any, trainer: Any, members: int, devices: int, static: tuple, dynamic: tuple) -> int:
-    """The largest chunk whose compiled program needs at most ``budget`` bytes per device."""
+def _chunk_for(budget: Any, members: int, devices: int, lower: Any) -> int:
+    """The largest chunk whose training program, ``lower(layout)``, needs at most ``budget`` bytes per device."""
     budget = _checks.positive_int(budget, "memory_budget")
 
     def needs(chunk: int) -> tuple[int, int]:
-        layout = plan(members, devices, chunk)
-        stats = _fit_many.lower(trainer, layout, *static, *dynamic).compile().memory_analysis()
+        stats = lower(plan(members, devices, chunk)).compile().memory_analysis()
         return stats.argument_size_in_bytes + stats.output_size_in_bytes, stats.temp_size_in_bytes
 
     per_device = plan(members, devices).chunk
@@ -353,28 +356,49 @@ def _from_chunks(tree: Any, layout: Plan) -> Any:
     )
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))
+def _laid_out(tree: Any, layout: Plan, mesh: Mesh, member_axis: str, *, padded: bool = False) -> Any:
+    """Per-member arguments ``[M, ...]`` (``[P, ...]`` if ``padded``), laid out as chunks ``[n, D c, ...]`` over the devices."""
+    chunks = _to_chunks(tree if padded else _pad(tree, layout.padded), layout)
+    if layout.devices == 1:
+        return chunks
+    spec = NamedSharding(mesh, PartitionSpec(None, member_axis))
+    return jax.lax.with_sharding_constraint(chunks, jax.tree.map(lambda _: spec, chunks))
+
+
+def _over_chunks(one: Any, chunks: Any, layout: Plan, member_axis: str) -> Any:
+    """``one`` of a member, vmapped over each chunk's members (sharded) and mapped over the chunks."""
+    return jax.lax.map(jax.vmap(one, spmd_axis_name=member_axis if layout.devices > 1 else None), chunks)
+
+
+# The members' initialisation is a program of its own, a sequential lax.map of one member's
+# init: a vmapped init, alone or fused into the training program, compiles about twice as long
+# (each random draw of each shape is its own code), and initialising costs little to run.
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _init_many(trainer, layout, per_member, mesh, member_axis, dtype, keys, hyperparams):
+    """The members' initial states, in the chunk layout ``[n, D c, ...]`` that :func:`_fit_many` takes."""
+    mapped = {"keys": keys, "hyperparams": hyperparams} if "hyperparams" in per_member else {"keys": keys}
+
+    def one(member):
+        return trainer.init(member["keys"], member.get("hyperparams", hyperparams), dtype=dtype)
+
+    states = jax.lax.map(one, _pad(mapped, layout.padded))
+    return _laid_out(states, layout, mesh, member_axis, padded=True)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
 def _fit_many(
-    trainer, layout, per_member, mesh, member_axis, data_axis, dtype, keys, train, validation, hyperparams, shuffle_key
+    trainer, layout, per_member, mesh, member_axis, data_axis, states, train, validation, hyperparams, shuffle_key
 ):
-    mapped = {
-        "keys": keys,
-        **{
-            name: value
-            for name, value in (("train", train), ("validation", validation), ("hyperparams", hyperparams))
-            if name in per_member
-        },
-    }
+    """Train the members from their chunked ``states``; the results ``[M, ...]``, without the padding."""
     shared = {"train": train, "validation": validation, "hyperparams": hyperparams}
-    sharded = layout.devices > 1
-    chunks = _to_chunks(_pad(mapped, layout.padded), layout)
-    if sharded:
-        spec = NamedSharding(mesh, PartitionSpec(None, member_axis))
-        chunks = jax.lax.with_sharding_constraint(chunks, jax.tree.map(lambda _: spec, chunks))
+    mapped = {name: value for name, value in shared.items() if name in per_member}
+    chunks = {"state": states, **_laid_out(mapped, layout, mesh, member_axis)}
 
     def one(member):
         args = {**shared, **member}
-        state = trainer.init(args["keys"], args["hyperparams"], dtype=dtype)
+        # Every fresh state is at epoch 0: a constant, not a member's own, keeps a shared
+        # minibatch order (shuffle_key) one array for all members.
+        state = args["state"]._replace(epoch=jnp.zeros((), jnp.int32))
         return trainer.fit(
             state,
             args["train"],
@@ -385,5 +409,4 @@ def _fit_many(
             data_axis=data_axis,
         )
 
-    chunk = jax.vmap(one, spmd_axis_name=member_axis if sharded else None)
-    return _from_chunks(jax.lax.map(chunk, chunks), layout)
+    return _from_chunks(_over_chunks(one, chunks, layout, member_axis), layout)
