@@ -18,6 +18,9 @@ import pytest
 
 WORKER = pathlib.Path(__file__).with_name("sharded_worker.py")
 
+# One child process of about a minute; CI runs it with the other slow tests.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def differences():
