@@ -231,3 +231,22 @@ def test_data_parallel_bad_input():
         trainer.fit(state, data, None, HP, mesh=mesh)
     with pytest.raises(TypeError, match="mesh must be a jax.sharding.Mesh"):
         trainer.fit(state, data, None, HP, mesh="cpu")
+
+
+def test_given_initial_parameters_replace_the_drawn_ones():
+    # SGD: Adam's normalised steps would blow the rounding of batched kernels up past 1e-12
+    trainer = train.Trainer(fnn.MLP((2, 6, 3), activation="tanh"), "cross_entropy", "sgd", epochs=4, batch_size=16)
+    data = _data()
+    keys = _keys()
+    params = jax.vmap(lambda k: trainer.model.init(k, dtype=jnp.float64)[0])(jax.random.split(jax.random.key(5), M))
+    states, _ = many.fit_many(trainer, keys, data, None, HP, params=params, dtype=jnp.float64)
+    for m in range(M):
+        start = trainer.init(keys[m], HP, dtype=jnp.float64)._replace(params=_member(params, m))
+        alone, _ = trainer.fit(start, data, None, HP)
+        assert_trees_close(_member(states.params, m), alone.params)
+    with pytest.raises(ValueError, match=r"params must be MLP parameters of dtype float64 with a leading member axis"):
+        many.fit_many(
+            trainer, keys, data, None, HP, params=jax.tree.map(lambda a: a[..., :1], params), dtype=jnp.float64
+        )
+    with pytest.raises(ValueError, match=r"params\[0\]\['W'\] must have a leading member axis of length 5"):
+        many.fit_many(trainer, keys, data, None, HP, params=_member(params, 0), dtype=jnp.float64)

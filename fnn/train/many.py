@@ -216,6 +216,7 @@ def fit_many(
     hyperparams: Mapping[str, Any] | None = None,
     *,
     per_member: Iterable[str] = (),
+    params: Any = None,
     chunk_size: int | None = None,
     memory_budget: int | None = None,
     mesh: Mesh | None = None,
@@ -241,6 +242,11 @@ def fit_many(
         values per member (a hyperparameter sweep).
       per_member: the names among ``("train", "validation", "hyperparams")`` whose leaves
         carry a leading member axis.
+      params: ``None``, or the members' initial parameters, every leaf ``[M, ...]``: they
+        replace the ones ``init`` draws from the keys (paired draws across models, warm
+        starts), while the keys still draw each run's shuffles, dropout and mixup. The
+        optimizer's state is initialised as for the drawn parameters (fnn's optimizers
+        depend only on their shapes).
       chunk_size: at most this many members per device at once (``None``: all of them);
         bounds the memory, see :func:`plan`.
       memory_budget: instead of ``chunk_size``, the bytes one device may use: the largest
@@ -297,10 +303,12 @@ def fit_many(
         _placed(value, name, name in per_member, mesh, member_axis, data_axis)
     if shuffle_key is not None:
         shuffle_key = _checks.single_key(shuffle_key, "shuffle_key")
+    if params is not None:
+        _initial_params(trainer, params, members, dtype)
     data = (arguments["train"], arguments["validation"], hyperparams, shuffle_key)
 
     def run(layout: Plan, program: Any = _fit_many) -> Any:
-        states = _init_many(trainer, layout, per_member, mesh, member_axis, jnp.dtype(dtype), keys, hyperparams)
+        states = _init_many(trainer, layout, per_member, mesh, member_axis, jnp.dtype(dtype), keys, hyperparams, params)
         return program(trainer, layout, per_member, mesh, member_axis, data_axis, states, *data)
 
     if memory_budget is not None:
@@ -334,6 +342,18 @@ def _chunk_for(budget: Any, members: int, devices: int, lower: Any) -> int:
         return 1
     growth = max(needs(2)[1] - one, 1)
     return int(min(per_device, 1 + (budget - fixed - one) // growth))
+
+
+def _initial_params(trainer: Any, params: Any, members: int, dtype: Any) -> None:
+    """Given initial parameters must be the model's, with a leading member axis, else a clear error."""
+    _leading(params, "params", members)
+    drawn = jax.eval_shape(lambda: trainer.model.init(jax.random.key(0), dtype=dtype)[0])
+    given = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], jnp.result_type(a)), params)
+    if jax.tree.structure(given) != jax.tree.structure(drawn) or jax.tree.leaves(given) != jax.tree.leaves(drawn):
+        raise ValueError(
+            f"params must be {type(trainer.model).__name__} parameters of dtype {jnp.dtype(dtype)} with a leading member "
+            f"axis: one member's leaves should be {jax.tree.leaves(drawn)}, got {jax.tree.leaves(given)}"
+        )
 
 
 def _pad(tree: Any, padded: int) -> Any:
@@ -381,12 +401,15 @@ def _over_chunks(one: Any, chunks: Any, layout: Plan, member_axis: str) -> Any:
 # init: a vmapped init, alone or fused into the training program, compiles about twice as long
 # (each random draw of each shape is its own code), and initialising costs little to run.
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
-def _init_many(trainer, layout, per_member, mesh, member_axis, dtype, keys, hyperparams):
+def _init_many(trainer, layout, per_member, mesh, member_axis, dtype, keys, hyperparams, params):
     """The members' initial states, in the chunk layout ``[n, D c, ...]`` that :func:`_fit_many` takes."""
     mapped = {"keys": keys, "hyperparams": hyperparams} if "hyperparams" in per_member else {"keys": keys}
+    if params is not None:
+        mapped["params"] = params
 
     def one(member):
-        return trainer.init(member["keys"], member.get("hyperparams", hyperparams), dtype=dtype)
+        state = trainer.init(member["keys"], member.get("hyperparams", hyperparams), dtype=dtype)
+        return state if params is None else state._replace(params=member["params"])
 
     states = jax.lax.map(one, _pad(mapped, layout.padded))
     return _laid_out(states, layout, mesh, member_axis, padded=True)
