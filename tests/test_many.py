@@ -46,7 +46,9 @@ def _same_as_alone(trainer, out, runs):
         assert_trees_close(_member(histories, m), history, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("chunk_size", [None, 1, 2, 5, 9])
+@pytest.mark.parametrize(
+    "chunk_size", [None, pytest.param(1, marks=pytest.mark.slow), 2, pytest.param(5, marks=pytest.mark.slow), 9]
+)
 def test_members_equal_separate_fits(chunk_size):
     trainer, data = _trainer(), _data()
     keys = _keys()
@@ -159,6 +161,7 @@ def test_plan_pads_to_the_devices_and_chunks_evenly():
                 assert chunk is None or layout.chunk <= chunk
 
 
+@pytest.mark.slow
 def test_memory_budget_chooses_the_largest_chunk_that_fits():
     trainer, data = _trainer(), _data()
     keys = jax.random.split(jax.random.key(2), 12)
