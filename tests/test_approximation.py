@@ -308,6 +308,7 @@ def _train(keys, actives):
     return jax.vmap(one)(keys, actives)
 
 
+@pytest.mark.slow
 def test_train_shallow_vmaps_over_seeds_and_widths(key):
     keys = jax.random.split(key, 2)
     actives = jnp.array([6, 3])

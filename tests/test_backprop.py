@@ -221,6 +221,7 @@ def test_mean_of_per_example_gradients_is_the_batch_gradient(loss):
 # ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("act", "out", "loss"),
     [
@@ -270,6 +271,7 @@ def test_forward_equals_apply_and_caches_have_the_right_shapes(act):
     np.testing.assert_array_equal(caches[-1].output, y)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("x_shape", [(D_IN,), (N, D_IN), (2, 3, D_IN)], ids=["single", "batch", "two-batch-axes"])
 def test_backward_is_the_vjp_of_apply(x_shape):
     # backward(d_output) must be jax.vjp of apply, for the params and for the input alike.

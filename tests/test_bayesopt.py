@@ -142,6 +142,7 @@ def test_log_expected_improvement_is_accurate_and_finite_far_in_the_tail():
     np.testing.assert_allclose(got32, ref, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_expected_improvement_is_zero_at_noise_free_observations(key):
     x = jax.random.uniform(key, (8, 2), jnp.float64)
     y = gp.standardize(branin(jnp.array([[-5.0, 0.0]]) + 15 * x))[0]
@@ -197,6 +198,7 @@ def test_minimize_trace_call_structure_and_no_retrace(key):
     assert bo._propose._cache_size() == size
 
 
+@pytest.mark.slow
 def test_nonfinite_values_are_kept_and_treated_as_the_worst(key):
     def objective(p):
         value = branin(jnp.stack([p["x1"], p["x2"]], -1))

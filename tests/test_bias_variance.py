@@ -96,6 +96,7 @@ def test_unbiased_estimator_with_known_variance(key):
     assert float(average.bias_squared) < 3 * s**2 / m
 
 
+@pytest.mark.slow
 def test_polynomial_variance_grows_and_bias_falls(key):
     degrees = (1, 3, 5, 7)
     gen = _sine_generator(n=30)

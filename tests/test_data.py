@@ -484,6 +484,7 @@ def test_split_disjoint_covering(n, fractions, sizes, key):
         assert isinstance(s, data.Dataset)
 
 
+@pytest.mark.slow
 def test_split_jit_vmap_over_keys(key):
     ds = _indexed(50)
     keys = jax.random.split(key, 4)

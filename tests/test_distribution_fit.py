@@ -241,6 +241,7 @@ def test_mmd_closed_form_against_fnn_losses_mmd_on_samples(key):
     assert float(df.mmd(params, target, h)) > 0.1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["kl_forward", "kl_reverse", "js", "mmd"])
 def test_gradients_against_finite_differences(name):
     fn = getattr(df, name)

@@ -177,6 +177,7 @@ def test_trainer_keeps_the_best_epoch(key):
     assert int(state.epoch) == trainer.epochs
 
 
+@pytest.mark.slow
 def test_members_stop_on_their_own_under_vmap():
     trainer = _trainer()
     problems = [_problem(seed) for seed in (2, 3, 5)]

@@ -68,6 +68,7 @@ def test_member_keys_are_fold_ins(key):
 # ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_classify_averages_probabilities_not_logits(key):
     logits = jax.random.normal(key, (5, 7, 4), jnp.float64) * 3
     prediction = ensemble.classify(logits)
@@ -100,6 +101,7 @@ def test_vote_disagreement_counts_dissenting_members():
     assert float(prediction.disagreement[0]) > 0.05
 
 
+@pytest.mark.slow
 def test_binary_single_logit_equals_two_logits(key):
     z = jax.random.normal(key, (4, 9, 1), jnp.float64) * 2
     single = ensemble.classify(z)

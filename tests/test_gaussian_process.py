@@ -235,6 +235,7 @@ def test_standardize_uses_only_observed_rows():
     assert float(scale) == 1.0 and float(shift) == 4.0 and np.all(np.asarray(z) == 0)
 
 
+@pytest.mark.slow
 def test_fit_raises_the_evidence_and_respects_the_bounds(key):
     x = jax.random.uniform(key, (12, 2), jnp.float64)
     y = gp.standardize(jnp.sin(6 * x[:, 0]) + 0.2 * x[:, 1])[0]

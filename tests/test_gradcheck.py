@@ -74,6 +74,7 @@ def test_report_names_every_leaf_with_its_shape():
     assert [leaf.checked for leaf in report.leaves] == [int(np.prod(s)) for s in SHAPES]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("activation", "loss"),
     [("tanh", "mse"), ("softplus", "cross_entropy"), ("sigmoid", "gaussian_nll"), ("tanh", "binary_cross_entropy")],

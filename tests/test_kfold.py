@@ -216,6 +216,7 @@ def test_cross_validate_pads_uneven_folds_exactly_for_full_batches(key):
     _compare(cv, _separate(trainer, jax.random.key(3), x, y, kfold.fold_ids(n, k), k, hp), trainer)
 
 
+@pytest.mark.slow
 def test_cross_validate_vmaps_over_penalty_strengths(key):
     trainer = _full_batch_trainer()
     x, y = _data(key, 22)

@@ -46,9 +46,7 @@ def _same_as_alone(trainer, out, runs):
         assert_trees_close(_member(histories, m), history, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize(
-    "chunk_size", [None, pytest.param(1, marks=pytest.mark.slow), 2, pytest.param(5, marks=pytest.mark.slow), 9]
-)
+@pytest.mark.parametrize("chunk_size", [2] + [pytest.param(c, marks=pytest.mark.slow) for c in (None, 1, 5, 9)])
 def test_members_equal_separate_fits(chunk_size):
     trainer, data = _trainer(), _data()
     keys = _keys()
@@ -57,6 +55,7 @@ def test_members_equal_separate_fits(chunk_size):
     _same_as_alone(trainer, out, [_alone(trainer, keys[m], data, data, HP) for m in range(M)])
 
 
+@pytest.mark.slow
 def test_per_member_hyperparameters_and_data_sets():
     trainer = _trainer()
     sets = [_data(seed) for seed in range(M)]
@@ -117,6 +116,7 @@ def test_early_stopping_and_batch_norm_members_keep_their_own():
     assert not np.allclose(means[0], means[1])  # each member's own batch statistics
 
 
+@pytest.mark.slow
 def test_float32_within_rounding():
     trainer = _trainer()
     x, y = _data()
@@ -236,6 +236,7 @@ def test_data_parallel_bad_input():
         trainer.fit(state, data, None, HP, mesh="cpu")
 
 
+@pytest.mark.slow
 def test_given_initial_parameters_replace_the_drawn_ones():
     # SGD: Adam's normalised steps would blow the rounding of batched kernels up past 1e-12
     trainer = train.Trainer(fnn.MLP((2, 6, 3), activation="tanh"), "cross_entropy", "sgd", epochs=4, batch_size=16)

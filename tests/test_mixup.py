@@ -53,6 +53,7 @@ def test_mixed_batch_is_a_convex_combination_of_pairs(key):
         np.testing.assert_allclose(ys[i], lam * one_hot + (1 - lam) * one_hot[partner], rtol=1e-14, atol=1e-15)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha", [0.4, 2.0])
 def test_lambda_is_beta_distributed(alpha):
     x, y = _batch()
@@ -75,6 +76,7 @@ def test_alpha_zero_is_the_identity(key):
     assert np.array_equal(np.asarray(mixup.mixup(key, x, soft, 0.0)[1]), np.asarray(soft))
 
 
+@pytest.mark.slow
 def test_same_key_same_batch_other_key_other_batch(key):
     x, y = _batch()
     first = mixup.mixup(key, x, y, 1.0, num_classes=3)

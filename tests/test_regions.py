@@ -204,6 +204,7 @@ def test_grid_count_of_a_line_arrangement_reaches_the_zaslavsky_bound():
     assert fine.components >= fine.patterns
 
 
+@pytest.mark.slow
 def test_grid_count_of_random_shallow_nets_is_at_most_and_near_the_bound(key):
     batch = regions.random_networks(key, (6,), 8, input_dim=2)
     counts = regions.region_counts(batch, (-30, 30, -30, 30), 200, components=False)

@@ -60,6 +60,7 @@ def _loop(trainer, params, x, y, step):
 # ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("penalize", ["weights", "all"])
 def test_l2_equals_gradient_descent_on_the_penalised_loss(key, penalize):
     x, y = _data(key)
@@ -117,6 +118,7 @@ def test_l1_zeroes_irrelevant_weights(key):
 # Fails while Trainer._optimizer evaluates default_learning_rate(optimizer) as the default of
 # dict.get even when learning_rate is given: sgd and adam have no default, so any
 # "weight_decay" with them raises TypeError (fnn/train.py).
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer, reference", [("sgd", "l2"), ("adam", "adamw")])
 def test_weight_decay_is_decoupled(key, optimizer, reference):
     x, y = _data(key)
@@ -175,6 +177,7 @@ def test_adamw_decays_the_weights_only(key):
 # ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_unit_weights_change_nothing(key):
     x, y = _data(key)
     trainer = _trainer(batch_size=8)  # shuffled minibatches

@@ -343,6 +343,7 @@ def _targets(key, loss, n, k):
     return jax.random.normal(key, (n, k), jnp.float64)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "depth, block_layers, activation, output_activation, loss",
     [
@@ -430,6 +431,7 @@ def test_jit_static_model_no_retrace(key):
     assert len(traces) == 2
 
 
+@pytest.mark.slow
 def test_vmap_over_keys_is_an_ensemble(key):
     m = _model(depth=2, scheme="glorot")  # uniform draws compile faster than truncated normals
     keys = jax.random.split(key, 4)

@@ -114,6 +114,7 @@ def test_novikoff_bound_of_the_hand_set_gates():
         np.testing.assert_allclose(rules.novikoff_bound(params, x, y), 3 * norm_sq / 0.25, rtol=1e-14)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed, d, shuffle", [(0, 2, False), (1, 5, False), (2, 10, True)])
 def test_perceptron_rule_on_random_separable_data_within_novikoffs_bound(seed, d, shuffle):
     k_data, k_order = jax.random.split(jax.random.key(seed))
@@ -252,6 +253,7 @@ def test_hebb_overflow_stops_updates_and_the_history_says_when(key):
 # ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", ["perceptron", "delta"])
 def test_vmap_over_learning_rates_equals_separate_runs_and_compiles_once(rule):
     x, y = _gate("and")
@@ -380,6 +382,7 @@ def test_margin_and_bound_refuse_non_separating_params():
         rules.margin(perceptron.gate("or", jnp.float64), x, 2 * y)
 
 
+@pytest.mark.slow
 def test_separable_data_refuses_a_non_positive_margin_and_sweeps_margins(key):
     with pytest.raises(ValueError, match="margin must be positive"):
         rules.separable_data(key, 10, 2, margin=0.0)

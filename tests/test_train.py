@@ -60,6 +60,7 @@ def _close(a, b, rtol=1e-6, atol=1e-9):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=rtol, atol=atol)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ragged", ["drop", "keep"])
 @pytest.mark.parametrize("batch_size", [1, 8, None])
 def test_fit_equals_python_loop(key, ragged, batch_size):
@@ -259,6 +260,7 @@ def test_mismatched_data(key):
         trainer.fit(state, (x, y), (x, y[:-1]), HP)
 
 
+@pytest.mark.slow
 def test_schedule_applies_over_the_run(key):
     x, y = _data(key, n=16)
     trainer = _trainer(epochs=4, batch_size=None, optimizer="sgd", schedule=fnn.schedules.classic_step_decay)
@@ -275,6 +277,7 @@ def test_schedule_applies_over_the_run(key):
     _close(fitted.params, expected.params, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_resume_from_a_checkpoint_file_is_bit_identical(key, tmp_path):
     x, y = _data(key)
     hp = {"learning_rate": 1e-2}
