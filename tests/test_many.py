@@ -95,7 +95,9 @@ def test_shared_minibatch_order():
 def test_early_stopping_and_batch_norm_members_keep_their_own():
     stopping = train.EarlyStopping(patience=2)
     model = fnn.MLP((2, 6, 3), batch_norm=True)
-    trainer = train.Trainer(model, "cross_entropy", "adam", epochs=40, batch_size=8, early_stopping=stopping)
+    # SGD: batch norm makes the gradient of the bias before it zero up to rounding, which Adam's
+    # normalised steps would blow up to differences of 1e-10 between any two kernels' roundings.
+    trainer = train.Trainer(model, "cross_entropy", "sgd", epochs=40, batch_size=8, early_stopping=stopping)
     sets = [_data(seed, n=24) for seed in range(M)]
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *sets)
     hp = {"learning_rate": jnp.geomspace(0.3, 0.01, M)}
@@ -167,7 +169,7 @@ def test_memory_budget_chooses_the_largest_chunk_that_fits():
     keys = jax.random.split(jax.random.key(2), 12)
     whole = many.fit_many(trainer, keys, data, None, HP, dtype=jnp.float64)
     layout, mesh, dtype = many.plan(12), many.default_mesh(), jnp.dtype("float64")
-    states = many._init_many(trainer, layout, (), mesh, "members", dtype, keys, HP)
+    states = many._init_many(trainer, layout, (), mesh, "members", dtype, keys, HP, None)
     lowered = many._fit_many.lower(trainer, layout, (), mesh, "members", None, states, data, None, HP, None)
     stats = lowered.compile().memory_analysis()
     everything = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
