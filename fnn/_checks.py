@@ -141,6 +141,23 @@ def key_batch(keys: Any, name: str) -> Array:
     return keys
 
 
+def mesh_axis(mesh: Any, axis: str, name: str) -> int:
+    """The size of ``axis`` of the :class:`jax.sharding.Mesh` ``mesh``, else a ``TypeError`` or ``ValueError``.
+
+    >>> mesh = jax.sharding.Mesh(jax.devices()[:1], ("members",))
+    >>> mesh_axis(mesh, "members", "member_axis")
+    1
+    >>> mesh_axis(mesh, "data", "data_axis")
+    Traceback (most recent call last):
+    ValueError: data_axis 'data' is not an axis of the mesh, whose axes are ('members',)
+    """
+    if not isinstance(mesh, jax.sharding.Mesh):
+        raise TypeError(f"mesh must be a jax.sharding.Mesh or None, got {type(mesh).__name__}")
+    if axis not in mesh.axis_names:
+        raise ValueError(f"{name} {axis!r} is not an axis of the mesh, whose axes are {mesh.axis_names}")
+    return mesh.shape[axis]
+
+
 def real(value: Any, name: str, dtype: Any = None) -> Array:
     """``value`` as an array of real numbers (integer or floating), cast to ``dtype`` when given.
 

@@ -39,6 +39,14 @@ def _alone(trainer, key, data, validation, hp, **options):
     return trainer.fit(trainer.init(key, hp, dtype=jnp.float64), data, validation, hp, **options)
 
 
+def _fit_everything_per_member(trainer, train_sets, validation_sets, hp):
+    """fit_many with every argument per member, in chunks of 2."""
+    per_member = ("train", "validation", "hyperparams")
+    return trainer.fit_many(
+        _keys(), train_sets, validation_sets, hp, per_member=per_member, chunk_size=2, dtype=jnp.float64
+    )
+
+
 def _same_as_alone(trainer, out, runs):
     states, histories = out
     for m, (state, history) in enumerate(runs):
@@ -64,15 +72,7 @@ def test_per_member_hyperparameters_and_data_sets():
     rates = jnp.linspace(0.01, 0.2, M)
     hp = {"learning_rate": rates, "l2": jnp.full(M, 1e-3)}
     train_sets = (*stacked, weights)
-    out = trainer.fit_many(
-        _keys(),
-        train_sets,
-        stacked,
-        hp,
-        per_member=("train", "validation", "hyperparams"),
-        chunk_size=2,
-        dtype=jnp.float64,
-    )
+    out = _fit_everything_per_member(trainer, train_sets, stacked, hp)
     runs = [
         _alone(trainer, _keys()[m], (*sets[m], weights[m]), sets[m], {"learning_rate": rates[m], "l2": 1e-3})
         for m in range(M)
@@ -101,15 +101,7 @@ def test_early_stopping_and_batch_norm_members_keep_their_own():
     sets = [_data(seed, n=24) for seed in range(M)]
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *sets)
     hp = {"learning_rate": jnp.geomspace(0.3, 0.01, M)}
-    out = trainer.fit_many(
-        _keys(),
-        stacked,
-        stacked,
-        hp,
-        per_member=("train", "validation", "hyperparams"),
-        chunk_size=2,
-        dtype=jnp.float64,
-    )
+    out = _fit_everything_per_member(trainer, stacked, stacked, hp)
     stops = np.asarray(out[1].stop_epoch).tolist()
     assert len(set(stops)) > 1, stops
     runs = [_alone(trainer, _keys()[m], sets[m], sets[m], {"learning_rate": hp["learning_rate"][m]}) for m in range(M)]
@@ -180,6 +172,20 @@ def test_memory_budget_chooses_the_largest_chunk_that_fits():
         many.fit_many(trainer, keys, data, None, HP, memory_budget=1000, dtype=jnp.float64)
     with pytest.raises(ValueError, match="chunk_size or memory_budget, not both"):
         many.fit_many(trainer, keys, data, None, HP, memory_budget=budget, chunk_size=2)
+
+
+def test_grid_and_reshape_members_round_trip_and_check_the_shape():
+    keys, hp = many.grid(
+        jax.random.split(jax.random.key(0), 2), {"learning_rate": jnp.array([1.0, 2.0, 3.0]), "l2": 0.5}
+    )
+    assert keys.shape == (6,) and hp["l2"].tolist() == [0.5] * 6
+    assert many.reshape_members(hp, (3, 2))["learning_rate"].tolist() == [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
+    with pytest.raises(
+        ValueError, match=r"reshape_members to \(4, 2\) needs a leading member axis of 8, got shape \(6,\)"
+    ):
+        many.reshape_members(hp, (4, 2))
+    with pytest.raises(ValueError, match="hyperparams entries must share one leading axis"):
+        many.grid(keys, {"learning_rate": jnp.ones(3), "l2": jnp.ones(2)})
 
 
 def test_nonfinite_member_is_named():

@@ -43,6 +43,7 @@ Reference: the JAX documentation, *Distributed arrays and automatic parallelizat
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Iterable, Mapping, NamedTuple
 
 import jax
@@ -149,6 +150,13 @@ def reshape_members(tree: Any, shape: tuple[int, ...]) -> Any:
     >>> reshape_members({"loss": jnp.arange(6.0)}, (3, 2))["loss"].shape
     (3, 2)
     """
+    shape = tuple(_checks.positive_int(n, "shape entries") for n in shape)
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        if not np.shape(leaf) or np.shape(leaf)[0] != math.prod(shape):
+            raise ValueError(
+                f"reshape_members to {shape} needs a leading member axis of {math.prod(shape)}, "
+                f"got shape {np.shape(leaf)} at tree{jax.tree_util.keystr(path)}"
+            )
     return jax.tree.map(lambda a: a.reshape(*shape, *a.shape[1:]), tree)
 
 
@@ -163,12 +171,6 @@ def _per_member(per_member: Iterable[str]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"per_member must name arguments from {PER_MEMBER}, got {unknown}")
     return tuple(n for n in PER_MEMBER if n in names)
-
-
-def _axis(mesh: Mesh, axis: str, name: str) -> int:
-    if axis not in mesh.axis_names:
-        raise ValueError(f"{name} {axis!r} is not an axis of the mesh, whose axes are {mesh.axis_names}")
-    return mesh.shape[axis]
 
 
 def _leading(tree: Any, name: str, members: int) -> None:
@@ -292,11 +294,9 @@ def fit_many(
             raise ValueError(f"per_member names {name!r}, but {name} is None")
         _leading(arguments[name], name, members)
     mesh = default_mesh() if mesh is None else mesh
-    if not isinstance(mesh, Mesh):
-        raise TypeError(f"mesh must be a jax.sharding.Mesh or None, got {type(mesh).__name__}")
-    devices = _axis(mesh, member_axis, "member_axis")
+    devices = _checks.mesh_axis(mesh, member_axis, "member_axis")
     if data_axis is not None:
-        _axis(mesh, data_axis, "data_axis")
+        _checks.mesh_axis(mesh, data_axis, "data_axis")
         if data_axis == member_axis:
             raise ValueError(f"data_axis and member_axis must be different mesh axes, got {data_axis!r} for both")
     for name, value in arguments.items():
@@ -383,9 +383,9 @@ def _from_chunks(tree: Any, layout: Plan) -> Any:
     )
 
 
-def _laid_out(tree: Any, layout: Plan, mesh: Mesh, member_axis: str, *, padded: bool = False) -> Any:
-    """Per-member arguments ``[M, ...]`` (``[P, ...]`` if ``padded``), laid out as chunks ``[n, D c, ...]`` over the devices."""
-    chunks = _to_chunks(tree if padded else _pad(tree, layout.padded), layout)
+def _laid_out(tree: Any, layout: Plan, mesh: Mesh, member_axis: str) -> Any:
+    """Padded per-member arguments ``[P, ...]`` laid out as chunks ``[n, D c, ...]`` over the devices."""
+    chunks = _to_chunks(tree, layout)
     if layout.devices == 1:
         return chunks
     spec = NamedSharding(mesh, PartitionSpec(None, member_axis))
@@ -412,7 +412,7 @@ def _init_many(trainer, layout, per_member, mesh, member_axis, dtype, keys, hype
         return state if params is None else state._replace(params=member["params"])
 
     states = jax.lax.map(one, _pad(mapped, layout.padded))
-    return _laid_out(states, layout, mesh, member_axis, padded=True)
+    return _laid_out(states, layout, mesh, member_axis)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
@@ -422,7 +422,7 @@ def _fit_many(
     """Train the members from their chunked ``states``; the results ``[M, ...]``, without the padding."""
     shared = {"train": train, "validation": validation, "hyperparams": hyperparams}
     mapped = {name: value for name, value in shared.items() if name in per_member}
-    chunks = {"state": states, **_laid_out(mapped, layout, mesh, member_axis)}
+    chunks = {"state": states, **_laid_out(_pad(mapped, layout.padded), layout, mesh, member_axis)}
 
     def one(member):
         args = {**shared, **member}

@@ -485,11 +485,7 @@ class Trainer:
 
     def _data_sharding(self, mesh: Any, data_axis: str, n: int) -> jax.sharding.NamedSharding:
         """The sharding of a stack of minibatches ``[steps, B, ...]`` split over ``data_axis``."""
-        if not isinstance(mesh, jax.sharding.Mesh):
-            raise TypeError(f"mesh must be a jax.sharding.Mesh or None, got {type(mesh).__name__}")
-        if data_axis not in mesh.axis_names:
-            raise ValueError(f"data_axis {data_axis!r} is not an axis of the mesh, whose axes are {mesh.axis_names}")
-        devices = mesh.shape[data_axis]
+        devices = _checks.mesh_axis(mesh, data_axis, "data_axis")
         batch, _, rest = self._batches(n)
         for size, what in ((batch, "batch"), (rest, "last (ragged) batch")):
             if size % devices:
