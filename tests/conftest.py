@@ -9,10 +9,17 @@ import os
 import shutil
 import tempfile
 
+import hypothesis
 import jax
 import pytest
 
 _CACHE_ENV = "FNN_TEST_COMPILATION_CACHE"
+
+# Hypothesis keeps failing examples in .hypothesis/ under the current directory by default; a
+# test run must not write into the working tree, so the example database is off. A failure's
+# example is printed in the report instead, with the seed that reproduces it.
+hypothesis.settings.register_profile("fnn", database=None)
+hypothesis.settings.load_profile("fnn")
 
 
 def pytest_configure(config):
