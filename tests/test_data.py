@@ -323,7 +323,7 @@ def test_load_csv_with_and_without_header(tmp_path):
 def test_load_csv_errors(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("a,b,y\n1,2,0\n\n3,oops,1\n")
-    with pytest.raises(ValueError, match=r"bad.csv, line 4, column 2: 'oops' is not a number"):
+    with pytest.raises(ValueError, match=r"bad.csv, line 4, column 2 \('b'\): 'oops' is not a number"):
         data.load_csv(path)
     path.write_text("1,2,0\n3,4,1\n5,6\n")
     with pytest.raises(ValueError, match=r"line 3: 2 columns, expected 3 as on line 1 \(ragged rows\)"):
@@ -503,13 +503,17 @@ def test_split_stratified(key):
     labels = np.repeat(np.arange(3), counts)
     ds = data.shuffle(jax.random.fold_in(key, 1), _indexed(100, labels))
     fractions = (0.7, 0.2, 0.1)
-    splits = data.train_val_test_split(key, ds, fractions, stratify=True)
+    splits, index = data.train_val_test_split(key, ds, fractions, stratify=True, return_indices=True)
     ids = np.concatenate([_ids(s) for s in splits])
     assert sorted(ids) == list(range(100))
-    for s, f in zip(splits, fractions):
+    for s, f, idx in zip(splits, fractions, index):
         split_counts = np.bincount(np.asarray(s.y), minlength=3)
         assert np.all(np.abs(split_counts - f * np.array(counts)) <= 1)
         np.testing.assert_array_equal(np.asarray(s.y), labels[_ids(s)])
+        # The indices point at the split's rows of ds (shuffled, so not its ids); see tests/test_splits.py.
+        assert idx.dtype == jnp.int32
+        np.testing.assert_array_equal(np.asarray(ds.x)[np.asarray(idx)], s.x)
+        np.testing.assert_array_equal(np.asarray(ds.y)[np.asarray(idx)], s.y)
     # Classes are mixed inside a split, not grouped.
     assert not np.all(np.diff(np.asarray(splits[0].y)) >= 0)
 

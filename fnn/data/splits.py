@@ -2,13 +2,15 @@ r"""Shuffling, splitting and standardising data sets, as pure functions.
 
 Fit the standardisation on the training split only (:func:`standardize_fit`) and apply it to
 all three splits (:func:`standardize_apply`), so that no statistic of the validation or test
-data leaks into training.
+data leaks into training. With ``return_indices=True``, :func:`shuffle` and
+:func:`train_val_test_split` also return the position of each example in the data set they were
+given, so that predictions on a split can be mapped back to the rows of the user's file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,23 +20,53 @@ from fnn import _checks
 from fnn._types import Array, ArrayLike, PRNGKey
 from fnn.data.dataset import Dataset, as_dataset
 
-__all__ = ["shuffle", "train_val_test_split", "Standardizer", "standardize_fit", "standardize_apply"]
+__all__ = ["shuffle", "Splits", "train_val_test_split", "Standardizer", "standardize_fit", "standardize_apply"]
 
 
 def _take(dataset: Dataset, index: Array) -> Dataset:
     return Dataset(dataset.x[index], dataset.y[index])
 
 
-def shuffle(key: PRNGKey, dataset: Dataset) -> Dataset:
+def _check_return_indices(value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"return_indices must be True or False, got {value!r}")
+
+
+class Splits(NamedTuple):
+    """The three parts of :func:`train_val_test_split`; unpacks as ``train, validation, test``.
+
+    Each field holds a :class:`~fnn.data.dataset.Dataset`, or, for the indices that
+    ``return_indices=True`` adds, the int32 ``[n_k]`` positions of that part's examples in the
+    data set that was split.
+    """
+
+    train: Any
+    validation: Any
+    test: Any
+
+
+def shuffle(key: PRNGKey, dataset: Dataset, *, return_indices: bool = False) -> Dataset | tuple[Dataset, Array]:
     """The examples of ``dataset`` in a random order (one permutation applied to ``x`` and ``y``).
+
+    Args:
+      key: a PRNG key.
+      dataset: ``Dataset(x: [N, ...], y: [N, ...])``.
+      return_indices: also return the permutation, int32 ``[N]``: example ``i`` of the result is
+        example ``index[i]`` of ``dataset``.
+
+    Returns:
+      The shuffled Dataset; with ``return_indices``, the pair ``(shuffled, index)``.
 
     >>> ds = shuffle(jax.random.key(0), Dataset(jnp.arange(4.0)[:, None], jnp.arange(4)))
     >>> bool(jnp.all(ds.x[:, 0] == ds.y))
     True
     """
     key = _checks.single_key(key, "key", needed_by="shuffle")
+    _check_return_indices(return_indices)
     dataset = as_dataset(dataset)
-    return _take(dataset, jax.random.permutation(key, dataset.x.shape[0]))
+    index = jax.random.permutation(key, dataset.x.shape[0]).astype(jnp.int32)
+    shuffled = _take(dataset, index)
+    return (shuffled, index) if return_indices else shuffled
 
 
 _SPLITS = ("train", "validation", "test")
@@ -51,7 +83,8 @@ def train_val_test_split(
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     *,
     stratify: bool = False,
-) -> tuple[Dataset, Dataset, Dataset]:
+    return_indices: bool = False,
+) -> Splits | tuple[Splits, Splits]:
     r"""Shuffle and cut a data set into training, validation and test sets.
 
     Every example lands in exactly one split. With cumulative fractions
@@ -70,16 +103,24 @@ def train_val_test_split(
       dataset: ``Dataset(x: [N, ...], y: [N, ...])``.
       fractions: three positive Python numbers summing to 1 (train, validation, test).
       stratify: keep class proportions.
+      return_indices: also return where each example came from: ``index.test[i]`` is the
+        position in ``dataset`` (the row of the user's file, for a loaded one) of
+        ``test.x[i]``, so ``dataset.x[index.test]`` equals ``test.x``.
 
     Returns:
-      ``(train, validation, test)``, three Datasets.
+      ``Splits(train, validation, test)``, three Datasets; with ``return_indices``, the pair
+      ``(splits, index)``, ``index`` a :class:`Splits` of int32 index arrays.
 
     >>> from fnn.data.synthetic import two_moons
     >>> ds = two_moons(jax.random.key(0), 100)
     >>> [s.x.shape[0] for s in train_val_test_split(jax.random.key(1), ds)]
     [80, 10, 10]
+    >>> (train, val, test), index = train_val_test_split(jax.random.key(1), ds, return_indices=True)
+    >>> bool(jnp.all(ds.x[index.test] == test.x)), index.validation.shape
+    (True, (10,))
     """
     key = _checks.single_key(key, "key", needed_by="train_val_test_split")
+    _check_return_indices(return_indices)
     dataset = as_dataset(dataset)
     try:
         fractions = tuple(float(f) for f in fractions)
@@ -97,8 +138,9 @@ def train_val_test_split(
         for k in range(3):
             if cuts[k + 1] == cuts[k]:
                 raise ValueError(f"the {_SPLITS[k]} split would be empty: {n} examples with fractions {fractions}")
-        perm = jax.random.permutation(key, n)
-        return tuple(_take(dataset, perm[cuts[k] : cuts[k + 1]]) for k in range(3))  # type: ignore[return-value]
+        perm = jax.random.permutation(key, n).astype(jnp.int32)
+        indices = Splits(*(perm[cuts[k] : cuts[k + 1]] for k in range(3)))
+        return _parts(dataset, indices, return_indices)
 
     y = dataset.y
     if y.ndim != 1 or not jnp.issubdtype(y.dtype, jnp.integer):
@@ -120,14 +162,19 @@ def train_val_test_split(
         cuts = _cuts(int(count), fractions)
         for k in range(3):
             parts[k].append(group[cuts[k] : cuts[k + 1]])
-    splits = []
+    indices = []
     for k, k_key in enumerate(jax.random.split(k_mix, 3)):
         index = np.concatenate(parts[k])
         if index.size == 0:
             raise ValueError(f"the {_SPLITS[k]} split would be empty: {n} examples with fractions {fractions}")
         index = index[np.asarray(jax.random.permutation(k_key, index.size))]
-        splits.append(_take(dataset, jnp.asarray(index)))
-    return tuple(splits)  # type: ignore[return-value]
+        indices.append(jnp.asarray(index, jnp.int32))
+    return _parts(dataset, Splits(*indices), return_indices)
+
+
+def _parts(dataset: Dataset, indices: Splits, return_indices: bool) -> Splits | tuple[Splits, Splits]:
+    splits = Splits(*(_take(dataset, index) for index in indices))
+    return (splits, indices) if return_indices else splits
 
 
 class Standardizer(NamedTuple):
