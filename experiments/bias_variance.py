@@ -38,13 +38,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.api import Config, Result
+from experiments.api import Check, Config, Result, Verdict
 from fnn import bias_variance as bv
 from fnn import data
 from fnn.models import MLP
 from fnn.train import Trainer
 
 CLAIM = "On noisy sine data, bias^2 + variance + noise matches the measured test error to within 1%; against polynomial degree it traces a U (least at degree 3, the variance exploding beyond), while for tanh MLPs trained by Adam for 2000 steps bias^2 falls with width but the variance peaks at width 32 and falls again at 64, so that curve is no clean U."
+CRITERION = "All of: |measured test error / (bias^2 + variance + noise) - 1| <= 1% at every polynomial degree and every MLP; over the degrees the sum falls at every step up to degree 3 and rises at every step beyond it (a U, least at 3) and is at least 2x its degree-3 value at both ends (degree 0 and the largest); the variance at the largest degree is >= 10x that at degree 3 (exploding); for the MLPs after 2000 steps bias^2 falls at every step in width and at the widest is at most half that at the narrowest, while the variance is largest at width 32 and lower at 64."
 
 N, NOISE = 25, 0.3
 T_GRID, T_FRESH = 200, 2000
@@ -184,6 +185,69 @@ def run(config: Config) -> Result:
         poly, mlp, examples, np.asarray(grid[:, 0]), np.asarray(x_train[0, :, 0]), np.asarray(y_train[0, :, 0])
     )
     return Result(metrics=metrics, summary="\n".join(lines), figure=figure)
+
+
+def verdict(metrics: dict, quick: bool) -> Verdict:
+    """PASS when every part of ``CRITERION`` holds; the same thresholds in quick and full mode."""
+    del quick
+
+    def gap(r):
+        return abs(float(r["measured_test_error"]) / float(r["sum"]) - 1)
+
+    poly = {int(p): r for p, r in metrics["polynomial"].items()}
+    rows = list(poly.values()) + [r for per in metrics["mlp"].values() for r in per.values()]
+    worst = max(gap(r) for r in rows)
+    degrees = sorted(poly)
+    total = np.array([float(poly[p]["sum"]) for p in degrees])
+    variance = np.array([float(poly[p]["variance"]) for p in degrees])
+    best = degrees[int(np.argmin(total))]
+    k = degrees.index(3) if 3 in degrees else None
+    # A U falls at every step up to its least point and rises at every step beyond; the degrees
+    # where the sum goes the other way are reported.
+    against = [d for i, d in enumerate(degrees[1:], 1) if (total[i] > total[i - 1]) == (d <= 3)] if k else []
+    u_shape = k is not None and best == 3 and not against and min(total[0], total[-1]) >= 2 * total[k]
+    dips = [d for i, d in enumerate(degrees[1:], 1) if d > 3 and variance[i] < variance[i - 1]]
+    exploding = k is not None and variance[-1] >= 10 * variance[k]
+    checks = [
+        Check("decomposition within 1%", worst <= 0.01, f"largest gap {worst:.2%}"),
+        Check(
+            "U against degree, least at 3",
+            u_shape,
+            f"least at degree {best} ({total.min():.3g}), {total[0]:.3g} at {degrees[0]}, "
+            f"{total[-1]:.3g} at {degrees[-1]}; against the trend at degrees {against or 'none'}",
+        ),
+        Check(
+            "variance explodes beyond degree 3",
+            exploding,
+            f"{variance[k]:.3g} at 3 to {variance[-1]:.3g} at {degrees[-1]}; dips at degrees {dips or 'none'}"
+            if k is not None
+            else "degree 3 not run",
+        ),
+    ]
+    if "2000" not in metrics["mlp"]:  # quick mode trains for 300 steps only
+        checks.append(Check("MLP variance peaks at width 32", False, "not measured: no 2000-step runs"))
+    else:
+        per = {int(w): r for w, r in metrics["mlp"]["2000"].items()}
+        widths = sorted(per)
+        bias = np.array([float(per[w]["bias_squared"]) for w in widths])
+        var = {w: float(per[w]["variance"]) for w in widths}
+        peak = max(var, key=var.get)
+        rises = [w for i, w in enumerate(widths[1:], 1) if bias[i] > bias[i - 1]]
+        checks.append(
+            Check(
+                "MLP bias^2 falls with width",
+                bool(bias[-1] <= bias[0] / 2 and not rises),
+                f"{bias[0]:.3g} at width {widths[0]} to {bias[-1]:.3g} at {widths[-1]}; rises at widths {rises or 'none'}",
+            )
+        )
+        checks.append(
+            Check(
+                "MLP variance peaks at width 32",
+                peak == 32 and 64 in var and var[64] < var[32],
+                f"largest at width {peak} ({var[peak]:.3g})" + (f", {var[64]:.3g} at 64" if 64 in var else ""),
+            )
+        )
+    return Verdict.of(*checks)
 
 
 def _figure(poly, mlp, examples, grid, x_train, y_train):

@@ -29,10 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.api import Config, Result
+from experiments.api import Check, Config, Result, Verdict
 from fnn import mlp, regions
 
 CLAIM = "The sawtooth t^L has 2^L linear pieces from 2L ReLUs in L layers, while one hidden layer needs at least 2^L - 1 units (2^L for this function); random deep nets at equal budgets do not show this gain."
+CRITERION = "All of, for every depth run (L = 1..10; 1..6 in quick mode): t^L built from 2L ReLUs in L layers has exactly 2^L pieces (exact count, grid cross-check agreeing); one hidden layer needs >= 2^L - 1 units and the exact one-layer interpolant has 2^L units and reproduces t^L exactly on a dyadic grid (error 0); for random nets at each budget (16, 32 units) no deeper architecture averages more pieces than one hidden layer can have at all (units + 1)."
 
 LO, HI = -5.0, 5.0
 GRID = 2**14 + 1
@@ -91,6 +92,41 @@ def _random_rows(key: jax.Array, seeds: int, budgets: dict) -> dict[str, dict]:
             "architecture_max": regions.deep_region_bound(widths, 1),
         }
     return rows
+
+
+def verdict(metrics: dict, quick: bool) -> Verdict:
+    """PASS when every part of ``CRITERION`` holds; the same thresholds in quick and full mode."""
+    del quick
+    saw = metrics["sawtooth"]
+    depths = [r["depth"] for r in saw]
+    exact = all(r["pieces"] == 2 ** r["depth"] and r["deep_units"] == 2 * r["depth"] for r in saw)
+    shallow = all(
+        r["shallow_units_lower_bound"] == 2 ** r["depth"] - 1 and r["shallow_units_constructed"] == 2 ** r["depth"]
+        for r in saw
+    )
+    dyadic = float(metrics["max_interpolant_error_dyadic"])
+    deep_rows = {n: r for n, r in metrics["random_networks"].items() if len(r["widths"]) > 1}
+    beyond = {n: float(r["pieces_mean"]) for n, r in deep_rows.items() if float(r["pieces_mean"]) > r["one_layer_max"]}
+    best = max(deep_rows, key=lambda n: float(deep_rows[n]["pieces_mean"]))
+    return Verdict.of(
+        Check(
+            "2^L pieces from 2L ReLUs",
+            exact and metrics["bruteforce_agrees"] is True,
+            f"exact for L = {depths[0]}..{depths[-1]}" if exact else "a count differs from 2^L",
+        ),
+        Check(
+            "one layer needs 2^L - 1 (2^L here)",
+            shallow and dyadic == 0,
+            f"L = {depths[-1]}: {saw[-1]['shallow_units_constructed']} units vs {saw[-1]['deep_units']} deep, "
+            f"interpolant error {dyadic:.1g}",
+        ),
+        Check(
+            "no gain for random deep nets",
+            not beyond,
+            f"best deep mean {float(deep_rows[best]['pieces_mean']):.1f} ({best}) vs one-layer max "
+            f"{deep_rows[best]['one_layer_max']}" + (f"; beyond it: {sorted(beyond)}" if beyond else ""),
+        ),
+    )
 
 
 def run(config: Config) -> Result:

@@ -30,10 +30,11 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from experiments.api import Config, Result
+from experiments.api import Check, Config, Result, Verdict
 from fnn import regions
 
 CLAIM = "At equal numbers of ReLUs, random deep nets at initialisation cut the plane into no more linear regions than one wide layer, far below the deep upper and lower bounds on the maximum."
+CRITERION = "Both of, on the mean regions over seeds met on the grid, with 'far below' read as an order of magnitude: at each budget of units every deeper architecture has no more regions than the one-layer net of the same units; every deeper architecture has <= 1/10 of both its deep upper bound (Serra et al. 2018) and its deep lower bound on the maximum (Montufar et al. 2014)."
 
 ARCHITECTURES = ((9,), (3, 3, 3), (24,), (12, 12), (8, 8, 8), (6, 6, 6, 6))
 QUICK_ARCHITECTURES = ((9,), (3, 3, 3), (24,), (8, 8, 8))
@@ -114,6 +115,32 @@ def run(config: Config) -> Result:
             + ", ".join(f"{n} {group[n]['montufar2014_lower_bound']}" for n in deeper)
         )
     return Result(metrics=metrics, summary="\n".join(lines), figure=_figure(rows, maps))
+
+
+def verdict(metrics: dict, quick: bool) -> Verdict:
+    """PASS when every part of ``CRITERION`` holds; the same thresholds in quick and full mode."""
+    del quick
+    rows = metrics["architectures"]
+    shallow = {r["units"]: float(r["regions_mean"]) for r in rows.values() if len(r["widths"]) == 1}
+    deep = {n: r for n, r in rows.items() if len(r["widths"]) > 1}
+    more = [n for n, r in deep.items() if float(r["regions_mean"]) > shallow[r["units"]]]
+    ratios = {
+        n: float(r["regions_mean"]) / min(r["serra_upper_bound"], r["montufar2014_lower_bound"])
+        for n, r in deep.items()
+    }
+    near = [n for n, q in ratios.items() if q > 0.1]
+    return Verdict.of(
+        Check(
+            "no more regions than one layer",
+            not more,
+            ", ".join(f"{n} {float(r['regions_mean']):.1f} vs {shallow[r['units']]:.1f}" for n, r in deep.items()),
+        ),
+        Check(
+            "far below the deep bounds",
+            not near,
+            "regions / smaller bound: " + ", ".join(f"{n} {q:.3g}" for n, q in ratios.items()),
+        ),
+    )
 
 
 def _figure(rows, maps):

@@ -37,12 +37,13 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.api import Config, Result
+from experiments.api import Check, Config, Result, Verdict, numbers
 from fnn import MLP, data, ensemble, train
 from fnn.train import many
 from fnn.train.early_stopping import EarlyStopping
 
 CLAIM = "On 180 training digits an unregularised 64-256-256-10 MLP overfits; penalties, dropout, batch norm, mixup, early stopping and ensembles each change its test error, measured against the same seeds."
+CRITERION = "Both of: the unregularised MLP overfits: training error <= 1% and test error >= 3 points above it; each method (L2, L1, weight decay, dropout, batch norm, mixup, early stopping, ensemble) changes the test error: the mean over the same seeds of its paired difference from no regularisation is larger in size than 2 standard errors of those differences."
 
 SIZES = (64, 256, 256, 10)
 FRACTIONS = (0.1, 0.2, 0.7)
@@ -79,6 +80,27 @@ def _grid(trainer: train.Trainer, keys, hyperparams, train_set, val_set, test_se
 def _select(errors: np.ndarray) -> int:
     """The grid index with the lowest mean validation error (the first of ties)."""
     return int(np.argmin(errors[:, :, 1].mean(axis=1)))
+
+
+def verdict(metrics: dict, quick: bool) -> Verdict:
+    """PASS when every part of ``CRITERION`` holds; the same thresholds in quick and full mode."""
+    del quick
+    methods = metrics["methods"]
+    none = methods["none"]
+    train, test = float(none["train_error_mean"]), float(none["test_error_mean"])
+    base = np.asarray(numbers(none["test_error_per_seed"]))
+    changed, shown = [], []
+    for name, r in methods.items():
+        if name == "none":
+            continue
+        diff = np.asarray(numbers(r["test_error_per_seed"])) - base
+        se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("nan")
+        changed.append(bool(abs(diff.mean()) > 2 * se))  # NaN (one seed) compares False
+        shown.append(f"{name} {100 * diff.mean():+.2f}" + ("" if changed[-1] else " (within 2 SE)"))
+    return Verdict.of(
+        Check("unregularised overfits", train <= 0.01 and test - train >= 0.03, f"train {train:.2%}, test {test:.2%}"),
+        Check("each method changes the test error", all(changed), "points vs none: " + ", ".join(shown)),
+    )
 
 
 def run(config: Config) -> Result:

@@ -46,11 +46,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import digits
-from experiments.api import Config, Result
+from experiments.api import Check, Config, Result, Verdict, numbers
 from fnn import train
 from fnn.models.residual import ResidualMLP, plain_counterpart, plain_params
 
 CLAIM = "Plain ReLU MLPs trained by SGD get harder to train as depth grows (at 17 and 33 hidden layers their best training loss on the digits is tens to hundreds of times that at 3 to 9), while residual MLPs of the same depth and width reach the same low training loss at every depth up to 33 hidden layers."
+CRITERION = "Both of, on the median over seeds of the final training loss at each depth's kept rate, with 'tens to hundreds of times' read as >= 10x and 'the same' as within a factor 3: the plain MLPs' loss at 17 and at 33 hidden layers is >= 10x the largest of their losses at 3 to 9; the residual MLPs' losses at all depths (3 to 33 hidden layers) lie within a factor 3 of each other."
 
 WIDTH, BATCH_SIZE = 64, 64
 FAMILIES = ("plain", "residual")
@@ -136,6 +137,33 @@ def _measure(block_counts, epochs: int, sets, num_seeds: int):
         return sweeps, norms
 
     return jax.jit(everything)
+
+
+def verdict(metrics: dict, quick: bool) -> Verdict:
+    """PASS when every part of ``CRITERION`` holds; the same thresholds in quick and full mode."""
+    del quick
+    hidden = [int(h) for h in metrics["hidden_layers"]]
+    plain = dict(zip(hidden, numbers(metrics["plain_median_final_train_loss"]), strict=True))
+    residual = dict(zip(hidden, numbers(metrics["residual_median_final_train_loss"]), strict=True))
+    shallow = [plain[h] for h in hidden if 3 <= h <= 9]
+    deep = [h for h in (17, 33) if h in plain]
+    if len(deep) < 2 or not shallow:
+        harder = Check("plain >= 10x harder at 17, 33", False, f"not measured: hidden layers {hidden}")
+    else:
+        ratios = {h: plain[h] / max(shallow) for h in deep}
+        harder = Check(
+            "plain >= 10x harder at 17, 33",
+            min(ratios.values()) >= 10,  # a NaN loss compares False
+            ", ".join(f"{h} layers {r:.1f}x" for h, r in ratios.items()) + f" of {max(shallow):.2g}",
+        )
+    losses = list(residual.values())
+    spread = max(losses) / min(losses) if min(losses) > 0 else float("inf")
+    same = Check(
+        "residual the same at every depth up to 33",
+        33 in residual and spread <= 3,
+        f"{min(losses):.2g} to {max(losses):.2g} ({spread:.1f}x) over {hidden[0]}-{hidden[-1]} hidden layers",
+    )
+    return Verdict.of(harder, same)
 
 
 def run(config: Config) -> Result:

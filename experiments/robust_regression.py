@@ -44,13 +44,14 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import linprog
 
-from experiments.api import Config, Result
+from experiments.api import Check, Config, Result, Verdict
 from fnn import bias_variance as bv
 from fnn import data, linear, schedules
 from fnn.models import MLP
 from fnn.train import Trainer
 
 CLAIM = "With gross outliers in the targets, a linear model trained on L1 loss keeps its parameter error near the clean level up to 30% contamination while the MSE fit's error grows several-fold; neither is robust to leverage points in x."
+CRITERION = "All of, on the mean parameter error over draws, with 'near' read as <= 1.5x and 'several-fold' as >= 3x the clean (0%) level: the L1 fit's error is <= 1.5x its clean level at every outlier fraction up to the largest (30%); the MSE fit's error at the largest fraction is >= 3x its clean level; with 10% of the points moved to the farthest leverage x (5), both fits' errors are >= 3x their clean levels."
 
 N, SLOPE, INTERCEPT, NOISE, SCALE = 100, 2.0, 0.5, 0.2, 5.0
 FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.3)
@@ -217,6 +218,31 @@ def run(config: Config) -> Result:
     lever = (len(fractions) + len(LEVERAGE_XS) - 1) * draws
     figure = _figure(xn, yn, fits, rows, fractions, groups, shown, shown_fraction, lever)
     return Result(metrics=metrics, summary="\n".join(lines), figure=figure)
+
+
+def verdict(metrics: dict, quick: bool) -> Verdict:
+    """PASS when every part of ``CRITERION`` holds; the same thresholds in quick and full mode."""
+    del quick
+    rows = metrics["results"]
+    fractions = [f"{float(f):g}" for f in metrics["fractions"]]
+    clean, worst = fractions[0], fractions[-1]
+    lever = f"leverage x~{max(float(x) for x in metrics['leverage_x']):g}"
+
+    def growth(loss: str, group: str) -> float:
+        return float(rows[loss][group]["parameter_error_mean"]) / float(rows[loss][clean]["parameter_error_mean"])
+
+    l1 = max(growth("l1", f) for f in fractions[1:])
+    return Verdict.of(
+        Check("L1 near clean up to 30%", l1 <= 1.5, f"at most {l1:.2f}x the clean error"),
+        Check(
+            "MSE grows several-fold", growth("mse", worst) >= 3, f"{growth('mse', worst):.1f}x at {float(worst):.0%}"
+        ),
+        Check(
+            "neither robust to leverage",
+            min(growth("mse", lever), growth("l1", lever)) >= 3,
+            f"{lever.removeprefix('leverage ')}: MSE {growth('mse', lever):.1f}x, L1 {growth('l1', lever):.1f}x",
+        ),
+    )
 
 
 def _figure(xn, yn, fits, rows, fractions, groups, shown, shown_fraction, lever):

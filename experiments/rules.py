@@ -21,10 +21,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.api import Config, Result
+from experiments.api import Check, Config, Result, Verdict, numbers
 from fnn import linear, perceptron, rules
 
 CLAIM = "The perceptron rule learns AND/OR/NAND within Novikoff's (R/gamma)^2 mistakes and cycles on XOR; the delta rule settles at least squares; Oja's rule finds the top principal component while Hebb's weights grow geometrically."
+CRITERION = "All of: the perceptron rule converges on AND, OR and NAND with all 4 rows right; mistakes <= (R/gamma)^2 in every run (gates and random separable data); on XOR it does not converge and is seen to cycle; the delta rule's MSE settles (change < 1e-6) on every gate within 5% of the least-squares MSE; Oja's |w| ends within 0.01 of 1 with |cosine| >= 0.999 to the top principal component; Hebb's |w| grows in every epoch by a ratio that varies by under 5% over the second half of the epochs (geometric)."
 
 GATES = ("and", "or", "nand", "xor")
 DELTA_RATE = 0.1
@@ -247,6 +248,57 @@ def run(config: Config) -> Result:
         (np.asarray(data), top, np.asarray(hebb_run.params["w"]), np.asarray(oja_run.params["w"])),
     )
     return Result(metrics=metrics, figure=figure, summary="\n".join(lines))
+
+
+def verdict(metrics: dict, quick: bool) -> Verdict:
+    """PASS when every part of ``CRITERION`` holds; the same thresholds in quick and full mode."""
+    del quick
+    separable = ("and", "or", "nand")
+    learned = [
+        metrics[f"perceptron_{g}"]["converged"] is True and float(metrics[f"perceptron_{g}"]["accuracy"]) == 1.0
+        for g in separable
+    ]
+    xor = metrics["perceptron_xor"]
+    excess = {
+        g: float(metrics[f"delta_{g}"]["final_mse"]) / float(metrics[f"delta_{g}"]["least_squares_mse"]) - 1
+        for g in GATES
+    }
+    settled = all(metrics[f"delta_{g}"]["converged"] is True for g in GATES)
+    oja_norm, oja_cos = float(metrics["oja_final_norm"]), float(metrics["oja_cosine_to_top_pc"])
+    hebb = np.asarray(numbers(metrics["hebb_norms"]))
+    ratios = hebb[1:] / hebb[:-1]
+    late = ratios[len(ratios) // 2 :]
+    spread = float(late.max() / late.min() - 1) if late.size and np.all(np.isfinite(late)) else float("inf")
+    return Verdict.of(
+        Check(
+            "perceptron learns AND/OR/NAND",
+            all(learned),
+            ", ".join(f"{g} {metrics[f'perceptron_{g}']['mistakes']} mistakes" for g in separable),
+        ),
+        Check(
+            "within Novikoff's bound", metrics["novikoff_bound_held"] is True, f"held: {metrics['novikoff_bound_held']}"
+        ),
+        Check(
+            "cycles on XOR",
+            xor["converged"] is False and xor["cycled"] is True,
+            f"cycle from epoch {xor['cycle_epoch']}" if xor["cycled"] else "no cycle seen",
+        ),
+        Check(
+            "delta rule at least squares",
+            settled and max(excess.values()) <= 0.05,
+            f"MSE {max(excess.values()):+.1%} of least squares at worst" + ("" if settled else ", not settled"),
+        ),
+        Check(
+            "Oja finds the top PC",
+            abs(oja_norm - 1) <= 0.01 and oja_cos >= 0.999,
+            f"|w| {oja_norm:.4f}, cosine {oja_cos:.4f}",
+        ),
+        Check(
+            "Hebb grows geometrically",
+            bool(np.all(ratios > 1)) and spread < 0.05,
+            f"x{float(metrics['hebb_growth_per_epoch']):.2f} per epoch, late ratios vary {spread:.1%}",
+        ),
+    )
 
 
 def _figure(mistakes_curves, mse_curves, rates, p_frac, d_ok, bounds, random_points, hebb_norms, oja_norms, pca):

@@ -43,10 +43,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.api import Config, Result
+from experiments.api import Check, Config, Result, Verdict
 from fnn import approximation as approx
 
 CLAIM = "Sums of steep-sigmoid bumps approximate a Lipschitz function with sup error O(1/n) and ReLU interpolants a smooth one with O(1/n^2), both within proven bounds."
+CRITERION = "All of, with the slope of log sup error against log n fitted for n >= 4 and an order read to within 0.1: the sigmoid-bump networks' slope is <= -0.9 on both Lipschitz targets (sin 3x and |x|) and the ReLU interpolant's is <= -1.9 on the smooth sin 3x; each of these errors is <= its proven bound at every n."
 
 LO, HI = -1.0, 2.0
 GRID = 20001
@@ -193,6 +194,27 @@ def run(config: Config) -> Result:
     ]
     figure = _figure(step_ws, closed, measured, ws_for_eps, targets_eps, xb, bumps, curves, per_target)
     return Result(metrics=metrics, summary="\n".join(lines), figure=figure)
+
+
+def verdict(metrics: dict, quick: bool) -> Verdict:
+    """PASS when every part of ``CRITERION`` holds; the same thresholds in quick and full mode."""
+    del quick
+    bumps = {t: metrics[t]["bumps"] for t in TARGETS}
+    relu = metrics["sin3x"]["relu"]
+    rows = [*(("bumps", t, r) for t, r in bumps.items()), ("relu", "sin3x", relu)]
+    return Verdict.of(
+        Check(
+            "bumps O(1/n)",
+            all(float(r["slope"]) <= -0.9 for r in bumps.values()),
+            ", ".join(f"{t} slope {float(r['slope']):.2f}" for t, r in bumps.items()),
+        ),
+        Check("ReLU O(1/n^2) on sin 3x", float(relu["slope"]) <= -1.9, f"slope {float(relu['slope']):.2f}"),
+        Check(
+            "within proven bounds",
+            all(r["within_bound"] is True for _, _, r in rows),
+            "max error/bound " + ", ".join(f"{k} {t} {float(r['error_over_bound_max']):.3f}" for k, t, r in rows),
+        ),
+    )
 
 
 def _figure(step_ws, closed, measured, ws_for_eps, targets_eps, xb, bumps, curves, per_target):
