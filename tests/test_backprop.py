@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fnn import activations, backprop, losses, mlp
+from fnn import activations, backprop, gradcheck, losses, mlp
 from fnn import model as fnn_model
 from fnn.models import MLP
 
@@ -560,11 +560,15 @@ def _close_problems(hand, ref, rtol) -> list[str]:
     return problems
 
 
-def _check_model_gradient(net, params, state, x, target, loss, *, key, train=True, rtol=1e-12, value_rtol=1e-13):
+def _check_model_gradient(
+    net, params, state, x, target, loss, *, key, train=True, rtol=1e-12, value_rtol=1e-13, weights=None
+):
     # Compiled: one program per side costs less than compiling each of their operations eagerly.
     def run(method):
         fn = fnn_model.value_and_grad_fn(net, loss, method=method)
-        return jax.jit(lambda p, s, xx, t: fn(p, s, xx, t, key=key, train=train))(params, state, x, target)
+        return jax.jit(lambda p, s, xx, t: fn(p, s, xx, t, key=key, train=train, weights=weights))(
+            params, state, x, target
+        )
 
     hand, ref = run("backprop"), run("autodiff")
     (value, new_state), grads = hand
@@ -706,3 +710,59 @@ def test_trainer_backprop_run_equals_autodiff_run():
     problems += _close_problems(hand_history[:3], auto_history[:3], 1e-10)
     assert not problems, "\n".join(problems)
     assert not np.allclose(hand_state.model_state[0].var, 1)
+
+
+# ----------------------------------------------------------------------------------------
+# Example weights: weighted batch statistics, by hand and by autodiff.
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weights", ["some-zero", "all-zero"])
+def test_weighted_hand_gradient_equals_autodiff(weights):
+    net, params, state, x, target = _regularised("both", 2, "mse", key=110)
+    w = jnp.where(jnp.arange(N) % 3 == 1, 0.0, jnp.arange(N) / N + 0.5)
+    w = w if weights == "some-zero" else jnp.zeros(N)
+    (value, new_state), grads = _check_model_gradient(
+        net, params, state, x, target, "mse", key=jax.random.key(111), weights=w
+    )
+    if weights == "all-zero":  # no example: loss 0, gradient 0, the running statistics kept
+        assert float(value) == 0.0 and all(np.all(np.asarray(g) == 0) for g in jax.tree.leaves(grads))
+        assert not _close_problems(new_state, state, 0.0)
+    else:
+        assert float(value) > 0 and not np.allclose(new_state[0].mean, state[0].mean)
+
+
+@pytest.mark.slow
+def test_weighted_model_gradient_against_finite_differences():
+    net, params, state, x, target = _regularised("batch_norm", 1, "cross_entropy", key=120)
+    w = jnp.array([1.0, 0.0, 2.0, 0.5, 0.0, 1.0], jnp.float64)
+    fn = fnn_model.value_and_grad_fn(net, "cross_entropy", method="backprop")
+    report = gradcheck.check_gradients(
+        lambda p: fnn_model.value_and_grad_fn(net, "cross_entropy")(p, state, x, target, weights=w)[0][0],
+        params,
+        fn(params, state, x, target, weights=w)[1],
+    )
+    for leaf in report.leaves:
+        if leaf.path == "[0]['b']":  # before batch normalisation: gradient 0, both sides give rounding noise
+            assert max(leaf.hand_vs_autodiff_abs, leaf.autodiff_vs_fd_abs, leaf.hand_vs_fd_abs) < 1e-8, leaf
+        else:
+            assert leaf.hand_vs_autodiff_rel < 1e-10 and max(leaf.autodiff_vs_fd_rel, leaf.hand_vs_fd_rel) < 1e-6, leaf
+
+
+def test_weights_need_a_model_that_takes_them():
+    net = MLP((D_IN, HIDDEN, K), batch_norm=True)
+
+    class OldProtocol:  # apply without weights, as models were written before they joined the protocol
+        def init(self, key, dtype=jnp.float32):
+            return net.init(key, dtype)
+
+        def apply(self, params, state, x, *, key=None, train=False):
+            return net.apply(params, state, x, key=key, train=train)
+
+    params, state = net.init(jax.random.key(130), jnp.float64)
+    x, target = jnp.ones((N, D_IN), jnp.float64), jnp.zeros((N, K), jnp.float64)
+    fn = fnn_model.value_and_grad_fn(OldProtocol(), "mse")
+    (value, _), _ = fn(params, state, x, target)  # unweighted: as before
+    assert np.isfinite(float(value))
+    with pytest.raises(TypeError, match=r"OldProtocol.apply takes no example weights"):
+        fn(params, state, x, target, weights=jnp.ones(N))

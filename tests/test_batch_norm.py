@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fnn import batch_norm, checking
+from fnn import batch_norm, checking, gradcheck
 
 F = 3
 
@@ -297,3 +297,122 @@ def test_structural_errors():
         batch_norm.apply(params, state, jnp.ones((4, F), jnp.int32), train=True)
     with pytest.raises(ValueError, match="at least one example"):
         batch_norm.apply(params, state, jnp.ones((0, F)), train=True)
+
+
+# ----------------------------------------------------------------------------------------
+# Example weights: weighted batch statistics and their backward pass.
+# ----------------------------------------------------------------------------------------
+
+WEIGHTS = {
+    "random": lambda shape: jax.random.uniform(jax.random.key(5), shape, jnp.float64, 0.1, 3.0),
+    "some-zero": lambda shape: (jnp.arange(np.prod(shape)) % 3 != 1).astype(jnp.float64).reshape(shape),
+    "all-zero": lambda shape: jnp.zeros(shape, jnp.float64),
+}
+
+
+def test_zero_weights_leave_examples_out_and_integer_weights_repeat_them(key):
+    params, state = _params(jax.random.key(1)), _state(jax.random.key(2))
+    x = _x(key, (7, F))
+    w = jnp.array([1.0, 0.0, 2.0, 1.0, 0.0, 3.0, 1.0], jnp.float64)
+    rows = np.repeat(np.arange(7), np.asarray(w).astype(int))  # weight k: the example k times
+    y, new = batch_norm.apply(params, state, x, train=True, weights=w, momentum=0.6)
+    y_rows, new_rows = batch_norm.apply(params, state, x[rows], train=True, momentum=0.6)
+    kept = np.flatnonzero(np.asarray(w))
+    np.testing.assert_allclose(y[rows], y_rows, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(new.mean, new_rows.mean, rtol=1e-13)
+    np.testing.assert_allclose(new.var, new_rows.var, rtol=1e-13)  # the unbiased variance of the 9 copies
+    # A weight-0 example is still normalised, by the others' statistics.
+    expected = params["gamma"] * (x[1] - x[rows].mean(axis=0)) / jnp.sqrt(x[rows].var(axis=0) + 1e-5) + params["beta"]
+    np.testing.assert_allclose(y[1], expected, rtol=1e-12)
+    # The check can fail: unweighted, every example moves the statistics.
+    y_all, _ = batch_norm.apply(params, state, x, train=True)
+    assert not np.allclose(y_all[kept], y[kept])
+
+
+def test_weights_of_one_are_the_unweighted_layer(key):
+    params, state = _params(jax.random.key(1)), _state(jax.random.key(2))
+    for shape in [(7, F), (2, 3, F), (F,)]:
+        x = _x(key, shape)
+        y, new, cache = batch_norm.forward(params, state, x, train=True, weights=jnp.ones(shape[:-1], jnp.float64))
+        ref_y, ref_new, ref_cache = batch_norm.forward(params, state, x, train=True)
+        assert ref_cache.shares is None and cache.shares.shape == shape[:-1]
+        # Run op by op the weighted statistics give the very bits of the unweighted ones.
+        for a, b in zip(jax.tree.leaves((y, new)), jax.tree.leaves((ref_y, ref_new)), strict=True):
+            np.testing.assert_array_equal(a, b)
+        dy = jax.random.normal(jax.random.key(9), shape, jnp.float64)
+        for a, b in zip(
+            jax.tree.leaves(batch_norm.vjp(params, cache, dy)),
+            jax.tree.leaves(batch_norm.vjp(params, ref_cache, dy)),
+            strict=True,
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
+
+
+def test_a_batch_of_total_weight_zero_is_normalised_like_evaluation(key):
+    params, state = _params(jax.random.key(1)), _state(jax.random.key(2))
+    x = _x(key)
+    w = jnp.zeros(x.shape[0], jnp.float64)
+    for f in (batch_norm.forward, jax.jit(batch_norm.forward, static_argnames="train")):
+        y, new, cache = f(params, state, x, train=True, weights=w)
+        y_eval, _, eval_cache = batch_norm.forward(params, state, x, train=False)
+        np.testing.assert_allclose(y, y_eval, rtol=1e-14)
+        np.testing.assert_array_equal(new.mean, state.mean)  # the running statistics do not move
+        np.testing.assert_array_equal(new.var, state.var)
+        dy = jax.random.normal(jax.random.key(9), x.shape, jnp.float64)
+        dx, d = batch_norm.vjp(params, cache, dy)
+        assert np.all(np.isfinite(np.asarray(dx)))
+        np.testing.assert_allclose(dx, batch_norm.vjp(params, eval_cache, dy)[0], rtol=1e-14)
+
+
+@pytest.mark.parametrize("kind", sorted(WEIGHTS))
+@pytest.mark.parametrize("shape", [(7, F), (2, 3, F)], ids=["batch", "two-axes"])
+def test_weighted_vjp_equals_autodiff_and_finite_differences(kind, shape):
+    params, state = _params(jax.random.key(1)), _state(jax.random.key(2))
+    x = _x(jax.random.key(3), shape)
+    w = WEIGHTS[kind](shape[:-1])
+    dy = jax.random.normal(jax.random.key(9), shape, jnp.float64)
+
+    def f(theta):  # a scalar whose gradient is the vjp with dy
+        y, _ = batch_norm.apply(theta["bn"], state, theta["x"], train=True, weights=w, eps=1e-3)
+        return jnp.sum(dy * y)
+
+    def hand(theta):
+        _, _, cache = batch_norm.forward(theta["bn"], state, theta["x"], train=True, weights=w, eps=1e-3)
+        dx, d = batch_norm.vjp(theta["bn"], cache, dy)
+        return {"bn": d, "x": dx}
+
+    report = gradcheck.check_gradients(f, {"bn": params, "x": x}, hand)
+    report.assert_close(rtol=1e-12, fd_rtol=1e-7)
+
+
+def test_weights_must_fit_and_be_non_negative(key):
+    params, state = batch_norm.init(F, jnp.float64)
+    x = _x(key)
+    with pytest.raises(ValueError, match=r"weights must hold one weight per example of x, shape \(8,\).*got \(8, 1\)"):
+        batch_norm.apply(params, state, x, train=True, weights=jnp.ones((8, 1)))
+    with pytest.raises(TypeError, match="weights must be a floating-point array"):
+        batch_norm.apply(params, state, x, train=True, weights=jnp.ones(8, jnp.int32))
+    bad = jnp.ones(8, jnp.float64).at[3].set(-1.0)
+    with pytest.raises(ValueError, match="weights must be non-negative"):
+        batch_norm.apply(params, state, x, train=True, weights=bad)
+    y, new = jax.jit(lambda w: batch_norm.apply(params, state, x, train=True, weights=w))(bad)
+    assert np.all(np.isnan(np.asarray(y))) and np.all(np.isnan(np.asarray(new.var)))  # never a silent result
+    # Evaluation takes no batch statistics: the weights change nothing there.
+    y_eval, same = batch_norm.apply(params, state, x, train=False, weights=jnp.zeros(8))
+    np.testing.assert_array_equal(y_eval, batch_norm.apply(params, state, x, train=False)[0])
+    assert same is state
+
+
+def test_vmap_over_members_weights(key):
+    params, state = _params(jax.random.key(1)), _state(jax.random.key(2))
+    x = _x(key)
+    ws = jnp.stack([jnp.ones(8), (jnp.arange(8) < 5).astype(jnp.float64), jnp.zeros(8)])
+    ys, states = jax.jit(jax.vmap(lambda w: batch_norm.apply(params, state, x, train=True, weights=w)))(ws)
+    # Each member its own statistics: all examples, the first five, none (the running ones).
+    for i, (y_i, new_i) in enumerate(
+        (batch_norm.apply(params, state, x, train=True), batch_norm.apply(params, state, x[:5], train=True))
+    ):
+        np.testing.assert_allclose(ys[i, : y_i.shape[0]], y_i, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(states.var[i], new_i.var, rtol=1e-13)
+    np.testing.assert_allclose(ys[2], batch_norm.apply(params, state, x, train=False)[0], rtol=1e-13)
+    np.testing.assert_array_equal(states.mean[2], state.mean)

@@ -657,7 +657,9 @@ def test_params_and_state_must_fit_the_model(key):
         MLP(SIZES, dropout=0.1).apply(params, (), x)
     with pytest.raises(ValueError, match=r"one BatchNormState per hidden layer \(2\)"):
         bn.apply(params, (), x)
-    with pytest.raises(ValueError, match=r"layer sizes \(3, 5, 4, 2\) but the model has \(3, 5, 5, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"params\[1\]\['W'\] must have shape \(5, 5\) for layer 1 .* \(3, 5, 5, 2\), got \(5, 4\)"
+    ):
         MLP((3, 5, 5, 2), batch_norm=True).apply(params, state, x)
     # The plain functions would ignore gamma and beta, so they refuse them.
     with pytest.raises(ValueError, match=r"params\[0\] holds batch-normalisation parameters"):
@@ -707,3 +709,84 @@ def test_trainer_trains_a_dropout_batch_norm_mlp(key):
     np.testing.assert_array_equal(first, second)
     out, after = model.apply(new.params, new.model_state, x)
     assert after is new.model_state and np.all(np.isfinite(np.asarray(out)))
+
+
+# ----------------------------------------------------------------------------------------
+# The model checks parameters against its own sizes on every path, and takes example weights.
+# ----------------------------------------------------------------------------------------
+
+# Every path of the model: plain (the functions of fnn.nn.mlp), dropout, batch normalisation.
+MODEL_KINDS = [{}, {"dropout": 0.3}, {"batch_norm": True}]
+
+
+def _every_path(model, params, state, x, key):
+    """apply, forward and backprop of ``model`` in training mode, each by itself."""
+    target = jnp.zeros((*x.shape[:-1], model.sizes[-1]), x.dtype)
+    return [
+        lambda: model.apply(params, state, x, key=key, train=True),
+        lambda: model.forward(params, state, x, key=key, train=True),
+        lambda: model.backprop(params, state, x, target, "mse", key=key),
+    ]
+
+
+@pytest.mark.parametrize("kwargs", MODEL_KINDS, ids=["plain", "dropout", "batch_norm"])
+def test_params_of_other_sizes_are_refused_on_every_path(key, kwargs):
+    model, other = MLP((3, 4, 2), **kwargs), MLP((3, 5, 2), **kwargs)
+    params, state = other.init(key, dtype=jnp.float64)
+    x = _x64(jax.random.key(2))
+    for run in _every_path(model, params, state, x, jax.random.key(3)):
+        with pytest.raises(ValueError, match=r"params\[0\]\['W'\] must have shape \(3, 4\) for layer 0 .*got \(3, 5\)"):
+            run()
+    # A layer short: the error counts layers, not activations.
+    deep = MLP((3, 4, 4, 2), **kwargs)
+    own, own_state = model.init(key, dtype=jnp.float64)
+    for run in _every_path(deep, own, own_state, x, key):
+        with pytest.raises(ValueError, match=r"params must hold 3 layers .*\(3, 4, 4, 2\), got 2"):
+            run()
+
+
+def test_params_are_checked_at_trace_time_under_jit_and_vmap(key):
+    model, other = MLP((3, 4, 2), batch_norm=True), MLP((3, 5, 2), batch_norm=True)
+    x = _x64(jax.random.key(2))
+
+    def stack(tree):  # three members
+        return jax.tree.map(lambda a: jnp.stack([a, a + 1, a - 1]), tree)
+
+    stacked = stack(model.init(key, dtype=jnp.float64))
+    run = jax.jit(jax.vmap(lambda p, s: model.apply(p, s, x, train=True)))
+    y, _ = run(*stacked)  # one member's shapes inside vmap: accepted
+    assert y.shape == (3, 6, 2)
+    wrong = stack(other.init(key, dtype=jnp.float64))
+    with pytest.raises(ValueError, match=r"params\[0\]\['W'\] must have shape \(3, 4\).*got \(3, 5\)"):
+        run(*wrong)
+    wrong_gamma = [{**wrong[0][0], "gamma": stacked[0][0]["gamma"][:, :3]}, wrong[0][1]]
+    with pytest.raises(ValueError, match=r"params\[0\]\['gamma'\] must have shape \(5,\)"):
+        jax.vmap(lambda p, s: other.apply(p, s, x, train=True))(wrong_gamma, wrong[1])
+
+
+def test_plain_model_ignores_weights_and_checks_their_shape(key):
+    model = MLP(SIZES)
+    params, state = model.init(key, dtype=jnp.float64)
+    x = _x64(jax.random.key(2))
+    w = jnp.array([1.0, 0.0, 2.0, 1.0, 0.0, 1.0], jnp.float64)
+    np.testing.assert_array_equal(model.apply(params, state, x, weights=w)[0], model.apply(params, state, x)[0])
+    with pytest.raises(ValueError, match=r"weights must hold one weight per example of x, shape \(6,\)"):
+        model.apply(params, state, x, weights=w[:5])
+
+
+@pytest.mark.slow
+def test_batch_norm_model_with_zero_weights_equals_the_model_on_the_rest(key):
+    model = MLP((3, 4, 2), batch_norm=True)
+    params, state = model.init(key, dtype=jnp.float64)
+    params = jax.tree.map(lambda p: p + 0.1, params)
+    x = _x64(jax.random.key(2))
+    w = jnp.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0], jnp.float64)
+    kept = np.flatnonzero(np.asarray(w))
+    y, new = model.apply(params, state, x, train=True, weights=w)
+    y_kept, new_kept = model.apply(params, state, x[kept], train=True)
+    np.testing.assert_allclose(y[kept], y_kept, rtol=1e-13, atol=1e-14)
+    for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(new_kept), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+    # Without the weights the padding rows move the statistics: the check above can fail.
+    y_all, _ = model.apply(params, state, x, train=True)
+    assert not np.allclose(y_all[kept], y_kept)

@@ -498,3 +498,46 @@ def test_first_layer_gradient_stays_of_order_one_with_depth(key):
     ratio = norm(32, None) / norm(2, None)
     assert 0.1 < ratio < 10
     assert norm(16, 1.0) / norm(2, 1.0) > 20
+
+
+# ----------------------------------------------------------------------------------------
+# Parameters of another model, under vmap; example weights
+# ----------------------------------------------------------------------------------------
+
+
+def test_params_of_another_width_are_refused_under_jit_and_vmap(key):
+    model, other = ResidualMLP(3, 4, 1, 2), ResidualMLP(3, 5, 1, 2)
+    x = jnp.ones((2, 3), jnp.float64)
+
+    def stacked(m):  # the shapes of three members' parameters: tracing checks them, nothing runs
+        one = jax.eval_shape(lambda: m.init(key, jnp.float64)[0])
+        return jax.tree.map(lambda a: jax.ShapeDtypeStruct((3, *a.shape), a.dtype), one)
+
+    run = jax.jit(jax.vmap(lambda p: model.apply(p, (), x)[0]))
+    assert jax.eval_shape(run, stacked(model)).shape == (3, 2, 2)  # one member's shapes inside vmap
+    with pytest.raises(ValueError, match=r"params\['input'\]\['W'\] must have shape \(3, 4\), got \(3, 5\)"):
+        jax.eval_shape(run, stacked(other))
+
+
+@pytest.mark.slow
+def test_weights_act_through_the_loss_alone(key):
+    model = ResidualMLP(3, 4, 1, 2, activation="tanh")
+    params, state = model.init(key, jnp.float64)
+    x = jax.random.normal(jax.random.key(1), (5, 3), jnp.float64)
+    target = jax.random.normal(jax.random.key(2), (5, 2), jnp.float64)
+    w = jnp.array([1.0, 0.0, 2.0, 1.0, 0.0], jnp.float64)
+    np.testing.assert_array_equal(model.apply(params, state, x, weights=w)[0], model.apply(params, state, x)[0])
+    kept = np.flatnonzero(np.asarray(w))
+    # Weights 0, 1 and 2 are the examples left out, taken once and taken twice.
+    rows = np.repeat(kept, np.asarray(w)[kept].astype(int))
+
+    @jax.jit  # one program costs less than the operations run one by one
+    def run(params, x, target, w):
+        hand = model_protocol.value_and_grad_fn(model, "mse", method="backprop")(params, state, x, target, weights=w)
+        auto = model_protocol.value_and_grad_fn(model, "mse")(params, state, x, target, weights=w)
+        return hand, auto, model_protocol.value_and_grad_fn(model, "mse")(params, state, x[rows], target[rows])
+
+    hand, auto, alone = run(params, x, target, w)
+    for a, b in ((hand, auto), (auto, alone)):
+        for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+            np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14)

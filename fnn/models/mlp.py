@@ -159,22 +159,55 @@ class MLP:
         return params, tuple(states)
 
     def check_params(self, params: Params) -> None:
-        """Check ``params`` against this model: :func:`fnn.nn.mlp.check_params`, the model's sizes, and
-        ``"gamma"``/``"beta"`` in exactly the hidden layers when it batch-normalises."""
+        """Check ``params`` against this model, layer by layer, else an error naming the layer.
+
+        First :func:`fnn.nn.mlp.check_params` (a list of ``{"W", "b"}`` dicts that chain), then
+        the number of layers, ``"gamma"`` and ``"beta"`` in exactly the hidden layers when the
+        model batch-normalises, and each layer's ``"W" [d_{l-1}, d_l]``, ``"b"``, ``"gamma"``
+        and ``"beta"`` ``[d_l]`` from :attr:`sizes`. Shapes only, so it costs nothing in the
+        compiled program; under ``jax.vmap`` over stacked members it sees one member's shapes.
+        Every path of :meth:`apply`, :meth:`forward` and :meth:`backprop` runs it.
+
+        Raises:
+          TypeError / ValueError naming the layer, the shape expected and the shape given.
+
+        >>> MLP((3, 4, 2)).check_params(MLP((3, 5, 2)).init(jax.random.key(0))[0])
+        Traceback (most recent call last):
+        ...
+        ValueError: params[0]['W'] must have shape (3, 4) for layer 0 of an MLP with layer sizes (3, 4, 2), got (3, 5)
+        """
         _mlp.check_params(params)
-        if _mlp.sizes_of(params) != self.sizes:
-            raise ValueError(f"params have layer sizes {_mlp.sizes_of(params)} but the model has {self.sizes}")
-        for i, layer in enumerate(params):
-            wanted = self.batch_norm and i < len(params) - 1
+        layers = len(self.sizes) - 1
+        if len(params) != layers:
+            raise ValueError(
+                f"params must hold {layers} layers (one per weight matrix) for an MLP with layer sizes {self.sizes}, "
+                f"got {len(params)} with layer sizes {_mlp.sizes_of(params)}"
+            )
+        for i, (layer, n_in, n_out) in enumerate(zip(params, self.sizes[:-1], self.sizes[1:], strict=True)):
+            wanted = self.batch_norm and i < layers - 1
             if ("gamma" in layer) != wanted:
                 where = "every hidden layer" if self.batch_norm else "no layer"
                 raise ValueError(
                     f"params[{i}] {'lacks' if wanted else 'holds'} 'gamma' and 'beta'; with "
                     f"batch_norm={self.batch_norm} {where} has them (initialise with this model's init)"
                 )
+            shapes = {"W": (n_in, n_out), "b": (n_out,), "gamma": (n_out,), "beta": (n_out,)}
+            for name in ("W", "b", "gamma", "beta")[: 4 if wanted else 2]:
+                if jnp.shape(layer[name]) != shapes[name]:
+                    raise ValueError(
+                        f"params[{i}]['{name}'] must have shape {shapes[name]} for layer {i} of an MLP with "
+                        f"layer sizes {self.sizes}, got {jnp.shape(layer[name])}"
+                    )
 
     def apply(
-        self, params: Params, state: State, x: ArrayLike, *, key: PRNGKey | None = None, train: bool = False
+        self,
+        params: Params,
+        state: State,
+        x: ArrayLike,
+        *,
+        key: PRNGKey | None = None,
+        train: bool = False,
+        weights: ArrayLike | None = None,
     ) -> tuple[Array, State]:
         """The network output and the state after this call.
 
@@ -186,28 +219,45 @@ class MLP:
             ``l`` (``l = 0`` for the input) draws from ``jax.random.fold_in(key, l)``.
           train: training mode (dropout on, batch statistics, running statistics updated) or
             evaluation (deterministic; the state comes back unchanged).
+          weights: ``None``, or the examples' weights ``[...]`` (``x.shape[:-1]``), non-negative:
+            in training, batch normalisation takes weighted batch statistics
+            (:func:`fnn.nn.batch_norm.apply`), so an example of weight 0 is left out of them.
+            Nothing else depends on them.
 
         Returns:
           ``(y [..., d_L], new_state)``.
 
-        Without dropout and batch normalisation this is :func:`fnn.nn.mlp.apply`, and ``key`` and
-        ``train`` are unused.
+        Without dropout and batch normalisation this is :func:`fnn.nn.mlp.apply`, and ``key``,
+        ``train`` and ``weights`` are unused.
+
+        Raises:
+          ValueError: ``params`` that do not fit :attr:`sizes` (see :meth:`check_params`).
         """
         if self._plain():
-            del key, train
+            self.check_params(params)
+            if weights is not None:
+                _batch_norm.check_weights(weights, _checks.float_array(x, "x"))
+            del key, train, weights
             *hidden, output = self.activations()
             return _mlp.apply(params, x, activation=hidden, output_activation=output), state
-        y, new_state, _ = self.forward(params, state, x, key=key, train=train)
+        y, new_state, _ = self.forward(params, state, x, key=key, train=train, weights=weights)
         return y, new_state
 
     def forward(
-        self, params: Params, state: State, x: ArrayLike, *, key: PRNGKey | None = None, train: bool = False
+        self,
+        params: Params,
+        state: State,
+        x: ArrayLike,
+        *,
+        key: PRNGKey | None = None,
+        train: bool = False,
+        weights: ArrayLike | None = None,
     ) -> tuple[Array, State, tuple[_backprop.LayerCache, ...]]:
         """The forward pass of :meth:`apply`, keeping one :class:`~fnn.nn.backprop.LayerCache` per layer.
 
         The same computation as :meth:`apply` (the same masks from the same ``key``, the same
-        batch statistics), with each layer's input, pre-activation, output, dropout mask and
-        batch-norm cache kept for :func:`fnn.nn.backprop.backward`.
+        batch statistics, the same ``weights``), with each layer's input, pre-activation, output,
+        dropout mask and batch-norm cache kept for :func:`fnn.nn.backprop.backward`.
 
         Returns:
           ``(y, new_state, caches)``: what :meth:`apply` returns, and L caches.
@@ -218,14 +268,17 @@ class MLP:
         >>> caches[0].batch_norm.xhat.shape, caches[1].input_mask.shape
         ((4, 3), (4, 3))
         """
+        self.check_params(params)
         if self._plain():
-            del key, train
+            if weights is not None:
+                _batch_norm.check_weights(weights, _checks.float_array(x, "x"))
+            del key, train, weights
             *hidden, output = self.activations()
             y, caches = _backprop.forward(params, x, activation=hidden, output_activation=output)
             return y, state, caches
         train = _dropout.check_train(train)
         x = _mlp.check_input(params, x)
-        self.check_params(params)
+        weights = _batch_norm.check_weights(weights, x)
         hidden = len(params) - 1
         if self.batch_norm and (not isinstance(state, (tuple, list)) or len(state) != hidden):
             raise ValueError(
@@ -248,7 +301,7 @@ class MLP:
             if self.batch_norm and i < hidden:
                 bn_params = {"gamma": layer["gamma"], "beta": layer["beta"]}
                 u, bn_state, bn_cache = _batch_norm.forward(
-                    bn_params, state[i], u, train=train, momentum=self.bn_momentum, eps=self.bn_eps
+                    bn_params, state[i], u, train=train, momentum=self.bn_momentum, eps=self.bn_eps, weights=weights
                 )
                 new_states.append(bn_state)
             out = f(u)
@@ -267,13 +320,16 @@ class MLP:
         *,
         key: PRNGKey | None = None,
         train: bool = True,
+        weights: ArrayLike | None = None,
     ) -> tuple[tuple[Array, State], Params]:
         """``((loss, new_state), grads)`` by the hand-written chain rule of :mod:`fnn.nn.backprop`.
 
         Equals ``jax.value_and_grad`` of ``loss(model.apply(params, state, x, key=key,
-        train=train)[0], target)`` with the new state as auxiliary output: the same dropout masks
-        (same ``key``), the batch-statistics backward pass in training and the running-statistics
-        one in evaluation.
+        train=train, weights=weights)[0], target)`` with the new state as auxiliary output: the
+        same dropout masks (same ``key``), the (weighted) batch-statistics backward pass in
+        training and the running-statistics one in evaluation. ``weights`` weigh the batch
+        statistics only; weigh the loss with :func:`fnn.nn.losses.weighted` (as
+        :func:`fnn.models.model.value_and_grad_fn` does).
 
         >>> model = MLP((2, 3, 1), dropout=0.5, batch_norm=True)
         >>> params, state = model.init(jax.random.key(0))
@@ -285,12 +341,15 @@ class MLP:
         loss = _losses.get(loss)
         *hidden, last = self.activations()
         if self._plain():
-            del key, train
+            self.check_params(params)
+            if weights is not None:
+                _batch_norm.check_weights(weights, _checks.float_array(x, "x"))
+            del key, train, weights
             value, grads = _backprop.value_and_grad(
                 params, x, target, loss=loss, activation=hidden, output_activation=last
             )
             return (value, state), grads
-        output, new_state, caches = self.forward(params, state, x, key=key, train=train)
+        output, new_state, caches = self.forward(params, state, x, key=key, train=train, weights=weights)
         grads, _ = _backprop.backward(
             params, caches, loss.grad(output, target), activation=hidden, output_activation=last
         )

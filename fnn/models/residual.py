@@ -221,18 +221,28 @@ class ResidualMLP:
         return params, ()
 
     def apply(
-        self, params: Params, state: State, x: ArrayLike, *, key: PRNGKey | None = None, train: bool = False
+        self,
+        params: Params,
+        state: State,
+        x: ArrayLike,
+        *,
+        key: PRNGKey | None = None,
+        train: bool = False,
+        weights: ArrayLike | None = None,
     ) -> tuple[Array, State]:
         """The network output ``[..., out_features]`` for ``x: [..., in_features]``, and the state.
 
-        ``key`` and ``train`` are unused (no layer here draws randomness or keeps statistics).
+        ``key``, ``train`` and ``weights`` are unused: no layer here draws randomness, keeps
+        statistics or mixes the examples of a batch, so example weights act through the loss
+        alone. ``params`` are checked against this model on every call (:meth:`check_params`;
+        shapes only, so at trace time).
 
         >>> model = ResidualMLP(2, 4, 1, 3)
         >>> params, state = model.init(jax.random.key(0))
         >>> model.apply(params, state, jnp.ones(2))[0].shape
         (3,)
         """
-        del key, train
+        del key, train, weights
         return self._forward(params, x)[0], state
 
     def backprop(
@@ -245,6 +255,7 @@ class ResidualMLP:
         *,
         key: PRNGKey | None = None,
         train: bool = True,
+        weights: ArrayLike | None = None,
     ) -> tuple[tuple[Array, State], Params]:
         r"""``((loss, state), grads)`` by the hand-written chain rule; ``grads`` is shaped like ``params``.
 
@@ -265,6 +276,8 @@ class ResidualMLP:
           loss: a loss name or :class:`~fnn.losses.Loss`.
           key: unused.
           train: unused.
+          weights: unused (see :meth:`apply`); weigh the examples through ``loss``
+            (:func:`fnn.nn.losses.weighted`).
 
         >>> model = ResidualMLP(2, 4, 2, 1)
         >>> params, state = model.init(jax.random.key(0))
@@ -272,7 +285,7 @@ class ResidualMLP:
         >>> grads["blocks"][1]["W2"].shape, jax.tree.structure(grads) == jax.tree.structure(params)
         ((4, 4), True)
         """
-        del key, train
+        del key, train, weights
         loss = _losses.get(loss)
         f, g = self.activations()
         y, (x, block_caches, h, u, z) = self._forward(params, x)

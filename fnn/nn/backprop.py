@@ -37,7 +37,9 @@ activation sends :math:`\partial L / \partial z_l` through
 :func:`fnn.nn.batch_norm.vjp`, which also gives the gradients of :math:`\gamma_l`
 and :math:`\beta_l`. :meth:`fnn.models.MLP.forward` keeps the mask and the batch-norm cache in
 each layer's :class:`LayerCache`; :func:`backward` is the same function for every network, and
-:meth:`fnn.models.MLP.backprop` runs it. Every backward step has one name: an activation's
+:meth:`fnn.models.MLP.backprop` runs it. With example weights (``weights=`` of the model) the
+batch-norm cache also holds each example's share of the batch statistics, and the same vjp
+uses it. Every backward step has one name: an activation's
 ``vjp``, a loss's ``grad``, :func:`fnn.nn.batch_norm.vjp` and :func:`fnn.nn.dropout.vjp`.
 
 Reference: D. Rumelhart, G. Hinton, R. Williams, *Learning representations by
