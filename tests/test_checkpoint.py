@@ -371,3 +371,41 @@ def test_save_refuses_tracers_and_unsupported_leaves(tmp_path):
     with pytest.raises(TypeError, match=r"template leaf \['w'\] is of type str"):
         checkpoint.restore(checkpoint.save(tmp_path / "c.npz", {"w": 1}), {"w": "x"})
     assert _siblings(tmp_path / "c.npz") == ["c.npz"]
+
+
+# ---------------------------------------------------------------------------------------------
+# resuming a Trainer run with a learning-rate schedule
+
+
+@pytest.mark.slow
+def test_resumed_trainer_run_with_a_schedule_is_bit_identical(tmp_path):
+    import fnn
+    from fnn import train
+
+    x, y = fnn.data.blobs(jax.random.key(0), 16, centers=3, dtype=jnp.float64)
+    hp = {"learning_rate": 0.3}
+
+    def trainer(**options):
+        return train.Trainer(
+            fnn.MLP((2, 4, 3)),
+            "cross_entropy",
+            "momentum",
+            batch_size=8,
+            schedule=fnn.schedules.classic_step_decay,
+            **options,
+        )
+
+    whole = trainer(epochs=20)
+    start = whole.init(jax.random.key(1), hp, dtype=jnp.float64)
+    straight, _ = whole.fit(start, (x, y), None, hp)
+    half = trainer(epochs=10, total_epochs=20)
+    middle, _ = half.fit(start, (x, y), None, hp)
+    path = checkpoint.save(tmp_path / "half.ckpt", middle)
+    restored = checkpoint.restore(path, half.init(jax.random.key(9), hp, dtype=jnp.float64))
+    resumed, _ = half.fit(restored, (x, y), None, hp)
+    assert int(resumed.epoch) == 20
+    _assert_identical(jax.tree.leaves(straight.params), jax.tree.leaves(resumed.params))
+    # Without total_epochs each call's schedule spans its own 10 epochs: the rates differ.
+    short = trainer(epochs=10)
+    again, _ = short.fit(short.fit(start, (x, y), None, hp)[0], (x, y), None, hp)
+    assert not np.array_equal(np.asarray(again.params[0]["W"]), np.asarray(straight.params[0]["W"]))

@@ -1,5 +1,7 @@
 """Tests of fnn.train: the compiled training run."""
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -209,7 +211,8 @@ def test_resume_is_bit_identical(key):
     assert int(resumed.epoch) == 6
 
 
-def test_progress_lines(key, capfd):
+def test_progress_lines(key, capfd, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # plain lines, whether tqdm is installed or not
     x, y = _data(key)
     trainer = _trainer(epochs=4, progress=2)
     state = trainer.init(jax.random.key(1), HP, dtype=jnp.float64)
@@ -371,3 +374,40 @@ def test_an_optax_factory_is_checked(key):
     with pytest.raises(ValueError, match="weight_decay with an optimizer factory needs"):
         t = _trainer(optimizer=optax.adam)
         t.init(key, {"weight_decay": 0.1})
+
+
+@pytest.mark.slow
+def test_one_precision_switch_equals_casting_everything_by_hand(key):
+    x, y = _data(key, n=16)
+    x32 = x.astype(jnp.float32)
+    switched = _trainer(epochs=2, dtype=jnp.float64)
+    state = switched.init(jax.random.key(1), {"learning_rate": 0.1})  # no dtype= here
+    fitted, history = switched.fit(state, (x32, y), (x32, y), {"learning_rate": 0.1})
+    assert {leaf.dtype for leaf in jax.tree.leaves(fitted.params)} == {jnp.dtype(jnp.float64)}
+    assert history.train_loss.dtype == history.val_loss.dtype == jnp.float64
+    by_hand = _trainer(epochs=2)
+    hp = {"learning_rate": jnp.asarray(0.1, jnp.float64)}
+    x64 = x32.astype(jnp.float64)
+    expected, expected_history = by_hand.fit(
+        by_hand.init(jax.random.key(1), hp, dtype=jnp.float64), (x64, y), (x64, y), hp
+    )
+    for a, b in zip(jax.tree.leaves((fitted.params, history)), jax.tree.leaves((expected.params, expected_history))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    loss, _ = switched.evaluate(fitted.params, fitted.model_state, x32, y)
+    assert loss.dtype == jnp.float64
+
+
+def test_precision_switch_errors():
+    with pytest.raises(TypeError, match="float dtype"):
+        _trainer(dtype=jnp.int32)
+    with pytest.raises(ValueError, match="total_epochs"):
+        _trainer(epochs=5, total_epochs=4)
+    switched = _trainer(dtype=jnp.float64)
+    with pytest.raises(ValueError, match="contradicts"):
+        switched.init(jax.random.key(1), HP, dtype=jnp.float32)
+    x, y = _data(jax.random.key(0), n=8)
+    state32 = _trainer().init(jax.random.key(1), HP)
+    with pytest.raises(ValueError, match="state's parameters are float32"):
+        switched.fit(state32, (x, y), None, HP)
+    with jax.enable_x64(False), pytest.raises(ValueError, match="jax_enable_x64"):
+        switched.init(jax.random.key(1), HP)

@@ -32,7 +32,8 @@ included) and take the template leaf's form: a ``jax.Array`` (with the template'
 so a jitted step sees the same input types and does not retrace), a NumPy array, a typed key
 of the same implementation, or a Python scalar. Resuming training from a checkpoint of the
 whole training state, parameters, optimizer state, PRNG key and step counter, therefore
-continues exactly as the uninterrupted run would have.
+continues exactly as the uninterrupted run would have (with :class:`fnn.train.Trainer` and a
+learning-rate schedule, give it ``total_epochs``, the whole run the schedule spans).
 
 Atomicity: :func:`save` builds the whole archive in memory and writes it with
 :func:`fnn._io.atomic_write_bytes` (temporary file in the same directory, ``fsync``, atomic

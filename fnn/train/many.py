@@ -53,6 +53,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from fnn import _checks, checking
 from fnn._types import Array, PRNGKey
+from fnn.train import progress as _progress
 
 __all__ = ["PER_MEMBER", "Plan", "plan", "default_mesh", "grid", "reshape_members", "fit_many"]
 
@@ -225,7 +226,7 @@ def fit_many(
     member_axis: str = "members",
     data_axis: str | None = None,
     shuffle_key: PRNGKey | None = None,
-    dtype: Any = jnp.float32,
+    dtype: Any = None,
 ) -> tuple[Any, Any]:
     r"""Initialise and train M members in one compiled program; also :meth:`Trainer.fit_many <fnn.train.Trainer.fit_many>`.
 
@@ -262,7 +263,11 @@ def fit_many(
       data_axis: a mesh axis to split every member's minibatches over too, or ``None``.
       shuffle_key: one PRNG key shared by all members' minibatch orders (see the module
         docstring for what it trades), or ``None`` for each member's own order.
-      dtype: the parameters' dtype.
+      dtype: the parameters' dtype; ``None`` is the trainer's ``dtype``, or float32 (see
+        :meth:`Trainer.param_dtype <fnn.train.Trainer.param_dtype>`).
+
+    With the trainer's ``progress``, the members of each chunk show as one line per
+    reporting interval (labelled with the chunk), summarised over the real members.
 
     Returns:
       ``(states, histories)``: a :class:`~fnn.train.TrainState` and a
@@ -282,6 +287,7 @@ def fit_many(
     keys = _checks.key_batch(keys, "keys")
     members = keys.shape[0]
     per_member = _per_member(per_member)
+    dtype = trainer.param_dtype(dtype)
     hyperparams = {} if hyperparams is None else dict(hyperparams)
     arguments = {"train": train, "validation": validation, "hyperparams": hyperparams}
     for name in ("train", "validation"):
@@ -423,9 +429,19 @@ def _fit_many(
     shared = {"train": train, "validation": validation, "hyperparams": hyperparams}
     mapped = {name: value for name, value in shared.items() if name in per_member}
     chunks = {"state": states, **_laid_out(_pad(mapped, layout.padded), layout, mesh, member_axis)}
+    if trainer.progress:
+        # Member p of the padded, device-major order sits in chunk (p // c) % n; the last P - M are padding.
+        member = jnp.arange(layout.padded)
+        where = {"chunk": (member // layout.chunk) % layout.chunks, "real": member < layout.members}
+        chunks["progress"] = _laid_out(where, layout, mesh, member_axis)
 
     def one(member):
         args = {**shared, **member}
+        progress = member.get("progress")
+        sharded = layout.devices > 1 or data_axis is not None
+        chunk = None
+        if progress is not None:
+            chunk = _progress.Chunk(progress["chunk"], layout.chunks, progress["real"], mesh if sharded else None)
         # Every fresh state is at epoch 0: a constant, not a member's own, keeps a shared
         # minibatch order (shuffle_key) one array for all members.
         state = args["state"]._replace(epoch=jnp.zeros((), jnp.int32))
@@ -437,6 +453,7 @@ def _fit_many(
             shuffle_key=shuffle_key,
             mesh=mesh if data_axis is not None else None,
             data_axis=data_axis,
+            chunk=chunk,
         )
 
     return _from_chunks(_over_chunks(one, chunks, layout, member_axis), layout)

@@ -55,6 +55,7 @@ from fnn.train import early_stopping as _early_stopping
 from fnn.train import many as _many
 from fnn.train import mixup as _mixup
 from fnn.train import penalties as _penalties
+from fnn.train import progress as _progress
 
 __all__ = ["TrainState", "History", "Trainer", "REGULARIZATION"]
 
@@ -67,6 +68,13 @@ Hyperparams = Mapping[str, ArrayLike]
 
 class TrainState(NamedTuple):
     """Everything a run carries from one epoch to the next; checkpoint it to resume.
+
+    Fitting :math:`k` epochs, then fitting on from the returned state (or from its
+    :mod:`fnn.train.checkpoint` round trip) gives bit-identical parameters, model state and
+    optimizer state to one fit of all the epochs, on the same device and data, since every
+    random draw and the schedule's rate are functions of what the state carries. With a
+    :attr:`Trainer.schedule`, the calls must declare the whole run
+    (:attr:`Trainer.total_epochs`), so that each call's schedule is the whole run's.
 
     Attributes:
       params: the model's parameters.
@@ -167,14 +175,32 @@ class Trainer:
       schedule: ``None`` for a constant learning rate, or a function
         ``(learning_rate, total_steps) -> optax schedule`` such as
         :func:`fnn.schedules.classic_step_decay`, where ``total_steps`` counts the steps of
-        one :meth:`fit` call.
+        the whole run, :attr:`total_epochs` epochs. The schedule is evaluated at the
+        optimizer state's step count, which a resumed state carries on, so a run split into
+        several :meth:`fit` calls (through a checkpoint or not) follows the one schedule.
       gradient: ``"autodiff"`` (``jax.grad``) or ``"backprop"`` (the model's hand-written chain rule).
-      progress: print a line every this many epochs from inside the compiled loop; 0 is silent.
+      progress: show progress every this many epochs (and at the last) from inside the
+        compiled loop; 0 is silent. Under ``jax.vmap`` and :meth:`fit_many` it is one line for
+        the whole batch of runs (see :mod:`fnn.train.progress`): epoch, rate, time left, the
+        members' train and validation losses, and early stopping. A tqdm bar on stderr if
+        ``tqdm`` is installed (``fnn[progress]``), else plain lines on stdout.
       penalize: which parameter leaves the ``l1``/``l2`` penalties and ``weight_decay`` touch:
         ``"weights"`` (the default: not biases, not batch-norm scales), ``"all"``, or a
         function ``(path, leaf) -> bool`` (see :func:`fnn.penalties.mask`).
       early_stopping: an :class:`fnn.early_stopping.EarlyStopping`, run on the device after
         every epoch on the validation metric (``fit`` then needs validation data), or ``None``.
+      total_epochs: the length of the whole run the :attr:`schedule` spans, in epochs, when
+        it is trained in several :meth:`fit` calls of :attr:`epochs` each; ``None`` (the
+        default) is :attr:`epochs`, one call. ``Trainer(epochs=10, total_epochs=20)`` fitted
+        twice (resuming from the first call's state, or its checkpoint) gives bit-identical
+        parameters to ``Trainer(epochs=20)`` fitted once; epochs past ``total_epochs`` keep
+        the schedule's last rate.
+      dtype: the one precision switch: ``None`` (the default) leaves dtypes as given
+        (parameters float32 unless :meth:`init` is told otherwise); a float dtype such as
+        ``jnp.float64`` makes :meth:`init` create parameters of it and :meth:`fit`,
+        :meth:`evaluate` and :meth:`fit_many` cast float data, example weights and
+        hyperparameters to it. float64 needs JAX's 64-bit mode, which the user switches on
+        (``jax.config.update("jax_enable_x64", True)`` at start-up); fnn never flips it.
 
     Regularisation is switched on by keys of the ``hyperparams`` dict, so its strengths may
     be traced and swept like the learning rate (the keys themselves fix the compiled program):
@@ -213,6 +239,8 @@ class Trainer:
     progress: int = 0
     penalize: Any = "weights"
     early_stopping: _early_stopping.EarlyStopping | None = None
+    total_epochs: int | None = None
+    dtype: Any = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, _model.Model):
@@ -248,6 +276,20 @@ class Trainer:
             raise TypeError(f"{type(self.model).__name__} has no hand-written backprop; use gradient='autodiff'")
         if isinstance(self.progress, bool) or not isinstance(self.progress, int) or self.progress < 0:
             raise ValueError(f"progress must be a non-negative integer (epochs between lines), got {self.progress!r}")
+        if self.total_epochs is not None:
+            total = self.total_epochs
+            if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < max(self.epochs, 1):
+                raise ValueError(
+                    f"total_epochs must be None or an integer >= epochs ({self.epochs}) and >= 1, got {total!r}"
+                )
+        if self.dtype is not None:
+            try:
+                dtype = jnp.dtype(self.dtype)
+            except TypeError:
+                dtype = None
+            if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+                raise TypeError(f"dtype must be None or a float dtype such as jnp.float64, got {self.dtype!r}")
+            object.__setattr__(self, "dtype", dtype)
         if not (callable(self.penalize) or self.penalize in _penalties.LEAVES):
             raise ValueError(
                 f"penalize must be one of {_penalties.LEAVES} or a function (path, leaf) -> bool, got {self.penalize!r}"
@@ -341,14 +383,62 @@ class Trainer:
         full, rest = divmod(n, self.batch_size)
         return self.batch_size, full, rest if self.ragged == "keep" else 0
 
-    def init(self, key: PRNGKey, hyperparams: Hyperparams, *, dtype: Any = jnp.float32) -> TrainState:
+    def param_dtype(self, dtype: Any = None) -> Any:
+        """The parameters' dtype: ``dtype`` if given, else the Trainer's :attr:`dtype`, else float32.
+
+        Raises a ``ValueError`` if both are given and differ, or if the dtype is 64-bit and
+        JAX's 64-bit mode is off (fnn does not switch global configuration).
+
+        >>> import fnn
+        >>> Trainer(fnn.MLP((2, 1)), "mse").param_dtype()
+        dtype('float32')
+        """
+        if dtype is not None:
+            chosen = jnp.dtype(dtype)
+        else:
+            chosen = jnp.dtype(jnp.float32) if self.dtype is None else self.dtype
+        if dtype is not None and self.dtype is not None and chosen != self.dtype:
+            raise ValueError(f"dtype={chosen} contradicts the Trainer's dtype={self.dtype}: give one of them")
+        if chosen.itemsize == 8 and not jax.config.jax_enable_x64:
+            raise ValueError(
+                f"dtype {chosen} needs JAX's 64-bit mode, which is off: call "
+                "jax.config.update('jax_enable_x64', True) at start-up (or set JAX_ENABLE_X64=1) before creating "
+                "arrays; fnn does not switch it for you"
+            )
+        return chosen
+
+    def cast(self, tree: Any) -> Any:
+        """``tree`` with every float leaf (and Python number) cast to the Trainer's :attr:`dtype`; as is without one.
+
+        Integer and boolean arrays (class labels, counts) are left alone.
+
+        >>> import fnn
+        >>> Trainer(fnn.MLP((2, 1)), "mse", dtype=jnp.float16).cast({"learning_rate": 0.1})["learning_rate"].dtype
+        dtype('float16')
+        """
+        if self.dtype is None:
+            return tree
+        dtype = self.param_dtype()
+
+        def cast(leaf):
+            if isinstance(leaf, (float, int)) and not isinstance(leaf, bool):
+                return jnp.asarray(leaf, dtype)
+            if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.floating):
+                return jnp.asarray(leaf).astype(dtype)
+            return leaf  # integer labels, keys, and whatever a user's optimizer factory takes
+
+        return jax.tree.map(cast, tree)
+
+    def init(self, key: PRNGKey, hyperparams: Hyperparams, *, dtype: Any = None) -> TrainState:
         """A fresh :class:`TrainState`: the model's parameters and state from ``key``, the optimizer's state.
 
         The model is initialised from ``fold_in(key, 0)`` and the run draws its shuffles from
         ``fold_in(key, 1)``, so one key gives one reproducible run. ``hyperparams`` must hold
         the same keys as those later given to :meth:`fit` (``"weight_decay"`` adds to the
-        optimizer's state); their values do not matter here.
+        optimizer's state); their values do not matter here. ``dtype`` is the parameters'
+        dtype; ``None`` is the Trainer's :attr:`dtype`, or float32 (see :meth:`param_dtype`).
         """
+        dtype = self.param_dtype(dtype)
         params, model_state = self.model.init(jax.random.fold_in(key, 0), dtype=dtype)
         opt_state = self._optimizer(hyperparams, None).init(params)
         return TrainState(params, model_state, opt_state, jax.random.fold_in(key, 1), jnp.zeros((), jnp.int32))
@@ -371,11 +461,12 @@ class Trainer:
         """
         if self.schedule is not None and total_steps is None:
             raise ValueError("with a schedule, step needs total_steps, the length of the run the schedule spans")
-        hyperparams = dict(hyperparams)
+        hyperparams = self.cast(dict(hyperparams))
         self._check_regularizers(hyperparams)
         if "mixup_alpha" in hyperparams and key is None:
             raise ValueError("mixup draws its mixing from the step's key: pass key=...")
-        return _step(self, state, jnp.asarray(x), jnp.asarray(y), hyperparams, key, total_steps)
+        x, y = self.cast((jnp.asarray(x), jnp.asarray(y)))
+        return _step(self, state, x, y, hyperparams, key, total_steps)
 
     def _update(
         self,
@@ -392,9 +483,11 @@ class Trainer:
             mix_key, key = jax.random.split(key)
             width = jax.eval_shape(lambda: self.model.apply(state.params, state.model_state, x)[0]).shape[-1]
             x, y = _mixup.mixup(mix_key, x, y, regularizers["mixup_alpha"], num_classes=width)
-        loss = self.loss if weights is None else _losses.weighted(self.loss, weights)
-        value_and_grad = _model.value_and_grad_fn(self.model, loss, method=self.gradient)
-        (value, model_state), grads = value_and_grad(state.params, state.model_state, x, y, key=key, train=True)
+        # The weights weigh the loss and the model's batch statistics alike (value_and_grad_fn).
+        value_and_grad = _model.value_and_grad_fn(self.model, self.loss, method=self.gradient)
+        (value, model_state), grads = value_and_grad(
+            state.params, state.model_state, x, y, key=key, train=True, weights=weights
+        )
         if "l1" in regularizers or "l2" in regularizers:
             _, penalty_grads = _penalties.value_and_grad(
                 state.params, l1=regularizers.get("l1", 0.0), l2=regularizers.get("l2", 0.0), leaves=self.penalize
@@ -410,7 +503,11 @@ class Trainer:
     ) -> tuple[Array, Array]:
         """``(loss, accuracy)`` of the model in evaluation mode on ``(x, y)`` (weighted by
         ``weights [N]`` if given); accuracy is NaN for losses other than ``cross_entropy`` and
-        ``binary_cross_entropy``."""
+        ``binary_cross_entropy``. With a Trainer :attr:`dtype`, float data are cast to it first."""
+        if self.dtype is not None:
+            x, y, weights = self.cast(
+                (jnp.asarray(x), jnp.asarray(y), None if weights is None else jnp.asarray(weights))
+            )
         output, _ = self.model.apply(params, model_state, x, train=False)
         loss = (self.loss if weights is None else _losses.weighted(self.loss, weights))(output, y)
         if self.loss.name in _CLASSIFICATION:
@@ -432,8 +529,14 @@ class Trainer:
         shuffle_key: PRNGKey | None = None,
         mesh: jax.sharding.Mesh | None = None,
         data_axis: str = "data",
+        chunk: _progress.Chunk | None = None,
     ) -> tuple[TrainState, History]:
         """Run :attr:`epochs` epochs from ``state``; return the final state and the history.
+
+        With a Trainer :attr:`dtype`, the float data, example weights and hyperparameters
+        are cast to it (the state must then be of that dtype, as :meth:`init` makes it).
+        With a :attr:`schedule`, epoch ``e`` of the run (``state.epoch``) has the rates of
+        epoch ``e`` of one uninterrupted run of :attr:`total_epochs` epochs.
 
         Args:
           state: from :meth:`init`, or from a previous :meth:`fit` (or a checkpoint) to resume.
@@ -457,24 +560,28 @@ class Trainer:
             up to the order of that sum: within float32 rounding, and within 1e-12 in
             float64. ``None`` (the default) leaves placement to JAX.
           data_axis: the mesh axis the minibatches are split over.
+          chunk: for the :attr:`progress` display only: the :class:`fnn.train.progress.Chunk`
+            of a larger program this call trains (:func:`fnn.train.fit_many` passes it).
 
         Returns:
           ``(state, history)``. Called eagerly, a non-finite loss or gradient raises
           ``FloatingPointError`` naming the epoch and step; under tracing it is recorded in
           the history and the parameters stop changing at that step.
         """
-        hyperparams = {} if hyperparams is None else dict(hyperparams)
+        hyperparams = self.cast({} if hyperparams is None else dict(hyperparams))
         self._check_regularizers(hyperparams)
-        train = _examples(train, "train")
+        train = self.cast(_examples(train, "train"))
         if validation is not None:
-            validation = _examples(validation, "validation")
+            validation = self.cast(_examples(validation, "validation"))
         elif self.early_stopping is not None:
             raise ValueError("early stopping watches the validation metric: pass validation data to fit")
         if shuffle_key is not None:
             shuffle_key = _checks.single_key(shuffle_key, "shuffle_key")
         split = None if mesh is None else self._data_sharding(mesh, data_axis, train[0].shape[0])
+        if self.dtype is not None:
+            self._check_state_dtype(state)
         try:
-            state, history = _fit(self, state, train, validation, hyperparams, shuffle_key, split)
+            state, history = _fit(self, state, train, validation, hyperparams, shuffle_key, split, chunk)
         except Exception:
             # Checked only on failure: the check traces the optimizer, which would cost each call.
             self._check_opt_state(state, hyperparams)
@@ -482,6 +589,16 @@ class Trainer:
         if _checks.is_concrete(history.nonfinite_epoch) and np.ndim(history.nonfinite_epoch) == 0:
             checking.raise_if_nonfinite(history)
         return state, history
+
+    def _check_state_dtype(self, state: TrainState) -> None:
+        """A clear error when ``state``'s float parameters are not of the Trainer's :attr:`dtype`."""
+        got = {jnp.result_type(leaf) for leaf in jax.tree.leaves(state.params)}
+        got = {d for d in got if jnp.issubdtype(d, jnp.floating)}
+        if got and got != {self.dtype}:
+            raise ValueError(
+                f"the state's parameters are {', '.join(sorted(map(str, got)))} but the Trainer's dtype is "
+                f"{self.dtype}: create the state with this Trainer's init (or without dtype=...)"
+            )
 
     def _data_sharding(self, mesh: Any, data_axis: str, n: int) -> jax.sharding.NamedSharding:
         """The sharding of a stack of minibatches ``[steps, B, ...]`` split over ``data_axis``."""
@@ -495,6 +612,9 @@ class Trainer:
                 )
         return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, data_axis))
 
+    def _monitor(self) -> str | None:
+        return None if self.early_stopping is None else self.early_stopping.monitor
+
     def fit_many(self, keys: PRNGKey, train: Data, validation: Data | None = None, hyperparams=None, **options):
         """Initialise and train many members in one compiled program: :func:`fnn.train.many.fit_many`."""
         return _many.fit_many(self, keys, train, validation, hyperparams, **options)
@@ -507,12 +627,16 @@ class Trainer:
         hyperparams: Hyperparams,
         shuffle_key: PRNGKey | None = None,
         split: jax.sharding.NamedSharding | None = None,
+        chunk: _progress.Chunk | None = None,
     ) -> tuple[TrainState, History]:
         """The traced body of :meth:`fit` (which checks the arguments and jits it): :attr:`epochs`
         epochs as one ``lax.scan``, then early stopping's restore of the best epoch."""
         n = train[0].shape[0]
         batch, full, rest = self._batches(n)
-        optimizer = self._optimizer(hyperparams, self.epochs * (full + (1 if rest else 0)))
+        # The schedule spans the whole run and reads the optimizer's step count, which a
+        # resumed state carries on: the rates do not depend on how the run is split into calls.
+        total_epochs = self.epochs if self.total_epochs is None else self.total_epochs
+        optimizer = self._optimizer(hyperparams, total_epochs * (full + (1 if rest else 0)))
         _, regularizers = self._split(hyperparams)
         loop = _Loop(
             self,
@@ -526,12 +650,16 @@ class Trainer:
             full,
             rest,
             jax.tree.leaves(state.params)[0].dtype,
+            None if not self.progress else _progress.Display(self.progress, self.epochs, self._monitor()),
+            chunk,
         )
         stopping = self.early_stopping
         watch = None if stopping is None else stopping.init(state.params, state.model_state, loop.dtype)
         start = _Carry(state, jnp.asarray(False), jnp.full((2,), -1, jnp.int32))
+        # The scan's own counter (never batched by a vmap) decides the epochs that report.
+        index = jnp.arange(self.epochs, dtype=jnp.int32) if self.progress else None
         (end, watch), (train_loss, val_loss, val_acc) = jax.lax.scan(
-            loop.epoch, (start, watch), None, length=self.epochs
+            loop.epoch, (start, watch), index, length=self.epochs
         )
         state, best_epoch, stop_epoch = end.state, jnp.asarray(-1, jnp.int32), jnp.asarray(-1, jnp.int32)
         if stopping is not None:
@@ -563,9 +691,14 @@ class _Loop(NamedTuple):
     full: int  # full batches per epoch
     rest: int  # examples in the extra ragged batch, 0 for none
     dtype: Any  # the parameters' dtype, that of every metric
+    display: _progress.Display | None  # the host side of the progress lines, None when silent
+    chunk: _progress.Chunk | None  # which chunk of fit_many's members this is, for the display
 
-    def epoch(self, carry: tuple[_Carry, Any], _: None) -> tuple[tuple[_Carry, Any], tuple[Array, Array, Array]]:
-        """One epoch, then early stopping's verdict; a member that has stopped skips its epochs."""
+    def epoch(
+        self, carry: tuple[_Carry, Any], index: Array | None
+    ) -> tuple[tuple[_Carry, Any], tuple[Array, Array, Array]]:
+        """One epoch, then early stopping's verdict (a member that has stopped skips its
+        epochs), then the progress display on its epochs."""
         run, watch = carry
         stopping = self.trainer.early_stopping
         if stopping is None:
@@ -576,10 +709,12 @@ class _Loop(NamedTuple):
             metric = metrics[1] if stopping.monitor == "val_loss" else metrics[2]
             watch = stopping.update(watch, metric, run.state.epoch, run.state.params, run.state.model_state)
         run = run._replace(state=run.state._replace(epoch=run.state.epoch + 1))
+        if self.display is not None:
+            _progress.report(self.display, index, metrics, run.stopped, watch, self.chunk)
         return (run, watch), metrics
 
     def train_epoch(self, run: _Carry) -> tuple[_Carry, tuple[Array, Array, Array]]:
-        """Every minibatch step of one epoch, then the validation metrics (and a progress line)."""
+        """Every minibatch step of one epoch, then the validation metrics."""
         state = run.state
         n = self.train[0].shape[0]
         epoch_key = jax.random.fold_in(state.key, state.epoch)
@@ -605,8 +740,6 @@ class _Loop(NamedTuple):
         else:
             val_loss = val_acc = jnp.full((), jnp.nan, self.dtype)
         train_loss = jnp.mean(losses).astype(self.dtype)
-        if self.trainer.progress:
-            _report(self.trainer.progress, state.epoch, self.trainer.epochs, train_loss, val_loss, val_acc)
         return run, (train_loss, val_loss.astype(self.dtype), val_acc.astype(self.dtype))
 
     def batches(self, idx: Array) -> tuple[Array, Array, Array | None]:
@@ -644,21 +777,6 @@ def _take(data: tuple[Array, Array, Array | None], idx: Array) -> tuple[Array, A
     return tuple(None if a is None else a[idx] for a in data)
 
 
-def _report(every: int, epoch: Array, epochs: int, train_loss: Array, val_loss: Array, val_acc: Array) -> None:
-    """Print a progress line from inside the compiled loop every ``every`` epochs (and at the last)."""
-
-    def show(epoch, train_loss, val_loss, val_acc):
-        line = f"epoch {int(np.max(epoch)) + 1}/{epochs}  train loss {np.mean(train_loss):.4g}"
-        if np.all(np.isfinite(val_loss)):
-            line += f"  val loss {np.mean(val_loss):.4g}"
-        if np.all(np.isfinite(val_acc)):
-            line += f"  val acc {np.mean(val_acc):.2%}"
-        print(line, flush=True)
-
-    due = ((epoch + 1) % every == 0) | (epoch + 1 == epochs)
-    jax.lax.cond(due, lambda: jax.debug.callback(show, epoch, train_loss, val_loss, val_acc), lambda: None)
-
-
 @functools.partial(jax.jit, static_argnums=(0, 6))
 def _step(trainer: Trainer, state: TrainState, x, y, hyperparams, key, total_steps) -> tuple[TrainState, Array]:
     optimizer = trainer._optimizer(hyperparams, total_steps)
@@ -669,6 +787,6 @@ def _step(trainer: Trainer, state: TrainState, x, y, hyperparams, key, total_ste
 
 @functools.partial(jax.jit, static_argnums=(0, 6))
 def _fit(
-    trainer: Trainer, state: TrainState, train, validation, hyperparams, shuffle_key, split
+    trainer: Trainer, state: TrainState, train, validation, hyperparams, shuffle_key, split, chunk
 ) -> tuple[TrainState, History]:
-    return trainer._run(state, train, validation, hyperparams, shuffle_key, split)
+    return trainer._run(state, train, validation, hyperparams, shuffle_key, split, chunk)
