@@ -9,8 +9,14 @@ shapes, ranks, dtypes, layer sizes,    ``ValueError`` /      same: raised at tra
 names, static settings                 ``TypeError``
 label ranges, probabilities in [0, 1]  ``ValueError``        the result is NaN; inside
 and summing to 1, non-negative                               :func:`checked`, a checkify
-variance, positive bandwidth                                 error with the same message
+variance, positive bandwidth and RBF                         error with the same message
+``gamma``, a logit above -inf in
+every row of a softmax
 =====================================  ====================  ============================
+
+A softmax, log-softmax or cross-entropy of a row whose logits are all :math:`-\infty` is NaN in
+that row by the arithmetic itself (:math:`-\infty - (-\infty)`); the check adds the message, and
+unchecked under ``jit`` it compiles away.
 
 So a bad value never passes silently: eagerly it raises; compiled, it turns the loss into NaN
 (which training reports with the step where it appeared); and a function wrapped by

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from jax.test_util import check_grads
 
 from fnn import activations as A
+from fnn import checking
 
 # (name, params): every registry entry with its defaults, plus non-default parameters.
 CASES = [(name, {}) for name in A.names()] + [
@@ -284,6 +285,104 @@ def test_log_softmax_with_minus_infinity():
     assert bool(jnp.all(jnp.isfinite(back)))
     _, pullback = jax.vjp(act, z)
     np.testing.assert_allclose(back, pullback(g)[0], rtol=1e-12, atol=0.0)
+
+
+# A row of logits that are all -inf has no softmax: refused eagerly, NaN in that row under jit,
+# an error inside fnn.checking.checked; the other rows are untouched.
+MINUS_INF_ROW = "z must have a logit above -inf in every slice along axis -1, got a slice whose logits are all -inf"
+
+
+def _logits_with_a_row_of_minus_infs():
+    return jnp.array([[0.0, 1.0, -2.0], [-jnp.inf, -jnp.inf, -jnp.inf], [3.0, -jnp.inf, 0.5]])
+
+
+@pytest.mark.parametrize("name", sorted(NON_ELEMENTWISE))
+def test_all_minus_inf_row_is_refused_eagerly(name):
+    act, z = A.get(name), _logits_with_a_row_of_minus_infs()
+    function = {"softmax": A.softmax, "log_softmax": A.log_softmax}[name]
+    with pytest.raises(ValueError, match=MINUS_INF_ROW):
+        function(z)
+    with pytest.raises(ValueError, match=MINUS_INF_ROW):
+        act(z)
+    # The backward step follows the same rule, whatever forward value it is handed.
+    with pytest.raises(ValueError, match=MINUS_INF_ROW):
+        act.vjp(z, jnp.zeros_like(z), jnp.ones_like(z))
+    with pytest.raises(ValueError, match=r"along axis 0"):
+        function(z.T, axis=0)
+    # One -inf logit per row, or all but one, is fine and finite where softmax is.
+    fine = z.at[1, 0].set(0.0)
+    assert bool(jnp.all(jnp.isfinite(A.softmax(fine))))
+    np.testing.assert_allclose(act(fine), act.fn(fine), rtol=0)
+
+
+@pytest.mark.parametrize("name", sorted(NON_ELEMENTWISE))
+def test_all_minus_inf_row_under_jit_is_nan_in_that_row_and_reported_by_checked(name):
+    act, z = A.get(name), _logits_with_a_row_of_minus_infs()
+    g = jnp.ones_like(z)
+
+    def forward_backward(z, g):
+        a = act(z)
+        return a, act.vjp(z, a, g)
+
+    rows = jax.vmap(forward_backward)  # one row [K] at a time
+    good = jnp.array([0, 2])
+    expected_a = act(z[good])
+    expected_back = act.vjp(z[good], expected_a, g[good])
+    for fn in (forward_backward, rows):
+        a, back = jax.jit(fn)(z, g)
+        assert bool(jnp.all(jnp.isnan(a[1]))) and bool(jnp.all(jnp.isnan(back[1])))
+        np.testing.assert_allclose(a[good], expected_a, rtol=1e-15)
+        np.testing.assert_allclose(back[good], expected_back, rtol=1e-14, atol=1e-15)
+        err, _ = jax.jit(checking.checked(fn))(z, g)
+        assert err.get() is not None and MINUS_INF_ROW in err.get()
+        err, out = jax.jit(checking.checked(fn))(z[good], g[good])
+        assert err.get() is None
+        np.testing.assert_allclose(out[0], expected_a, rtol=1e-15)
+
+
+def test_all_minus_inf_check_is_free_under_jit():
+    # Unchecked, the verdict is unused and XLA removes it: the compiled program is jax's softmax.
+    z = jnp.zeros((8, 5))
+
+    def ops(fn):
+        text = jax.jit(fn).lower(z).compile().as_text()
+        return sorted(line.split("=")[1].split("(")[0].split()[-1] for line in text.splitlines() if " = " in line)
+
+    assert ops(A.softmax) == ops(jax.nn.softmax)
+    assert ops(A.log_softmax) == ops(jax.nn.log_softmax)
+
+
+def test_check_not_all_minus_inf_names_the_argument():
+    assert A.check_not_all_minus_inf(jnp.array([[0.0, -jnp.inf]]), "logits") is True
+    with pytest.raises(ValueError, match="^logits must have a logit above -inf"):
+        A.check_not_all_minus_inf(jnp.array([[-jnp.inf, -jnp.inf]]), "logits")
+    # A NaN logit is not an all -inf row (it is NaN's own error, propagated as NaN).
+    assert A.check_not_all_minus_inf(jnp.array([[jnp.nan, -jnp.inf]]), "logits") is True
+    assert A.softmax(jnp.zeros((2, 0))).shape == (2, 0)
+
+
+@pytest.mark.parametrize("gamma", [0.0, -0.5, jnp.inf, jnp.nan])
+def test_rbf_refuses_gamma_that_is_not_positive(gamma):
+    z = jnp.array([0.0, 1.0])
+    with pytest.raises(ValueError, match=r"^gamma must lie in \(0, inf\)"):
+        A.rbf(z, gamma)
+    with pytest.raises(ValueError, match="^gamma"):
+        A.get("rbf", gamma=gamma)
+    with pytest.raises(ValueError, match="^gamma"):
+        A.Activation("rbf", A.rbf, A.get("rbf").derivative_fn, (gamma,)).derivative(z)
+
+
+def test_rbf_traced_gamma():
+    z = jnp.array([0.0, 0.5, 1.0])
+    gammas = jnp.array([0.5, 2.0, 0.0, -1.0])
+    out = jax.jit(jax.vmap(A.rbf, in_axes=(None, 0)))(z, gammas)
+    np.testing.assert_allclose(out[:2], jnp.stack([A.rbf(z, 0.5), A.rbf(z, 2.0)]), rtol=1e-15)
+    assert bool(jnp.all(jnp.isnan(out[2:])))
+    err, _ = jax.jit(checking.checked(A.rbf))(z, -1.0)
+    assert "gamma must lie in (0, inf)" in err.get()
+    err, out = jax.jit(checking.checked(A.rbf))(z, 2.0)
+    assert err.get() is None
+    np.testing.assert_allclose(out, jnp.exp(-2.0 * z**2), rtol=1e-15)
 
 
 # ----------------------------------------------------------------------------------------

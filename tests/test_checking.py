@@ -47,6 +47,22 @@ def _cases():
             (jnp.array([0, 3, 1]),),
             (jnp.array([0, 2, 1]),),
         ),
+        # A row of logits that are all -inf: no softmax, no cross-entropy.
+        "cross_entropy_all_minus_inf": (
+            losses.cross_entropy,
+            (f([[0.0, 1.0, 2.0], [-np.inf, -np.inf, -np.inf]]), jnp.array([0, 1])),
+            (f([[0.0, 1.0, 2.0], [-np.inf, 0.0, -np.inf]]), jnp.array([0, 1])),
+        ),
+        "softmax": (
+            activations.softmax,
+            (f([[0.0, 1.0, 2.0], [-np.inf, -np.inf, -np.inf], [1.0, 0.0, -1.0]]),),
+            (f([[0.0, 1.0, 2.0], [-np.inf, 3.0, -np.inf], [1.0, 0.0, -1.0]]),),
+        ),
+        "log_softmax": (
+            activations.log_softmax,
+            (f([[0.0, 1.0, 2.0], [-np.inf, -np.inf, -np.inf], [1.0, 0.0, -1.0]]),),
+            (f([[0.0, 1.0, 2.0], [5.0, 3.0, -7.0], [1.0, 0.0, -1.0]]),),
+        ),
     }
 
 
@@ -57,7 +73,12 @@ NAMES = [
     "kl_divergence",
     "gaussian_nll",
     "one_hot",
+    "cross_entropy_all_minus_inf",
+    "softmax",
+    "log_softmax",
 ]
+# Checks whose bad rows are NaN by the arithmetic itself; the other rows keep their values.
+ROW_WISE = {"softmax", "log_softmax"}
 
 
 def test_names_cover_cases():
@@ -65,11 +86,15 @@ def test_names_cover_cases():
 
 
 def _assert_poisoned(name, out):
-    """Poisoned, not silently wrong: a loss becomes NaN, a one-hot encoding NaN in its bad rows."""
+    """Poisoned, not silently wrong: a loss becomes NaN, a one-hot encoding or a softmax NaN in its bad rows."""
     out = np.asarray(out)
     if name == "one_hot":
         np.testing.assert_array_equal(np.isnan(out).all(axis=-1), [False, True, False])
         np.testing.assert_array_equal(out[[0, 2]], np.eye(3)[[0, 1]])
+    elif name in ROW_WISE:
+        np.testing.assert_array_equal(np.isnan(out).all(axis=-1), [False, True, False])
+        fn, bad, _ = _cases()[name]
+        np.testing.assert_allclose(out[[0, 2]], fn(bad[0][jnp.array([0, 2])]), rtol=1e-15)
     else:
         assert np.all(np.isnan(out))
 

@@ -711,6 +711,83 @@ def test_bad_distributions():
         L.get("kl_divergence")(jnp.zeros((1, 2)), jnp.array([[0.5, 0.6]]))
 
 
+# A row of logits that are all -inf has no softmax; the losses of logits refuse it.
+MINUS_INF = "must have a logit above -inf in every slice along axis -1, got a slice whose logits are all -inf"
+
+
+def _minus_inf_row(k=3):
+    return jnp.array([[0.0, 1.0, -1.0][:k], [-jnp.inf] * k])
+
+
+@pytest.mark.parametrize(
+    ("fn", "target", "name"),
+    [
+        (L.cross_entropy, jnp.array([0, 1]), "logits"),
+        (L.cross_entropy_grad, jnp.array([0, 1]), "logits"),
+        (L.cross_entropy, jnp.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]), "logits"),
+        (L.get("cross_entropy").grad, jnp.array([0, 2]), "logits"),
+        (L.get("kl_divergence"), jnp.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]), "prediction"),
+        (L.get("kl_divergence").grad, jnp.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]), "prediction"),
+        (L.get("js_divergence"), jnp.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]), "prediction"),
+        (L.get("js_divergence").grad, jnp.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]), "prediction"),
+    ],
+    ids=["ce", "ce_grad", "ce-soft", "ce-registry_grad", "kl", "kl_grad", "js", "js_grad"],
+)
+def test_all_minus_inf_logits_are_refused(fn, target, name):
+    logits = _minus_inf_row()
+    with pytest.raises(ValueError, match=f"^{name} {MINUS_INF}"):
+        fn(logits, target)
+    out = jax.jit(fn)(logits, target)
+    assert bool(jnp.any(jnp.isnan(out)))  # NaN under jit, never a number
+    error, _ = jax.jit(checked(fn))(logits, target)
+    assert error.get() is not None and f"{name} {MINUS_INF}" in error.get()
+    fine = logits.at[1, 1:].set(0.0)  # a row with some finite logits is fine
+    error, out = jax.jit(checked(fn))(fine, target)
+    assert error.get() is None and bool(jnp.all(jnp.isfinite(out)))
+
+
+def test_all_minus_inf_logits_under_vmap():
+    logits = jnp.stack([_minus_inf_row().at[1, 0].set(0.0), _minus_inf_row()])  # [2 runs, 2, 3]
+    labels = jnp.array([[0, 0], [1, 1]])
+    out = jax.jit(jax.vmap(L.cross_entropy))(logits, labels)
+    assert np.isfinite(out[0]) and np.isnan(out[1])
+    np.testing.assert_allclose(out[0], L.cross_entropy(logits[0], labels[0]), rtol=1e-15)
+    error, _ = jax.jit(checked(jax.vmap(L.cross_entropy_grad)))(logits, labels)
+    assert f"logits {MINUS_INF}" in error.get()
+
+
+@pytest.mark.parametrize("name", ["kl_divergence", "js_divergence"])
+@pytest.mark.parametrize("form", ["loss", "grad"])
+def test_registry_divergences_name_the_callers_arguments(name, form):
+    # The registry form is loss(prediction, target): messages name those, not the p and q inside.
+    loss = L.get(name)
+    fn = loss if form == "loss" else loss.grad
+    z, t = jnp.zeros((2, 3)), jnp.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+    fn(z, t)  # valid
+    with pytest.raises(ValueError, match=r"^target must hold non-negative values summing to 1"):
+        fn(z, jnp.array([[0.2, 0.3, 0.6], [1.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"^target must hold non-negative values summing to 1"):
+        fn(z, jnp.array([[1.2, -0.2, 0.0], [1.0, 0.0, 0.0]]))
+    with pytest.raises(
+        ValueError, match=re.escape("prediction and target must have the same shape, got (2, 3) and (2, 2)")
+    ):
+        fn(z, t[:, :2])
+    with pytest.raises(ValueError, match=re.escape("prediction must have rank 1 or 2, got shape (1, 2, 3)")):
+        fn(z[None], t[None])
+    with pytest.raises(ValueError, match=re.escape("prediction must hold at least one example along axis 0")):
+        fn(z[:0], t[:0])
+    with pytest.raises(TypeError, match="^target must be a floating-point array"):
+        fn(z, jnp.eye(2, 3, dtype=int))
+    with pytest.raises(TypeError, match="^prediction must be a floating-point array"):
+        fn(jnp.zeros((2, 3), int), t)
+    with pytest.raises(ValueError, match=r"^softmax\(prediction\) must hold"):
+        fn(z.at[0, 0].set(jnp.inf), t)  # a +inf logit: softmax gives NaN
+    bad = (z, jnp.array([[0.7, 0.7, 0.0], [1.0, 0.0, 0.0]]))
+    error, out = jax.jit(checked(fn))(*bad)
+    assert error.get().startswith("target must hold non-negative values summing to 1")
+    assert bool(jnp.all(jnp.isnan(out)))
+
+
 def test_bad_mmd_input():
     x = jnp.zeros((3, 2))
     with _raises(ValueError, "same dimension", "(3, 2)", "(4, 3)"):

@@ -31,7 +31,8 @@ layers and ``block_layers * depth + 2`` affine layers, the same count as here;
 width and parameter count equal, and :func:`plain_params` lays residual parameters out as its
 parameters. With ``depth = 0`` the residual MLP *is* that two-layer MLP.
 
-**Initialisation.** Every weight is drawn by ``scheme`` (He for ReLU), biases are zero,
+**Initialisation.** Every weight is drawn by ``scheme`` (He for ReLU), biases are zero (for
+``"pytorch"``, uniform like the weights),
 and the last weight matrix of every block is multiplied by :math:`\alpha` =
 ``residual_scale``. With :math:`\alpha = 1` and He weights a ReLU block adds a branch of the
 variance of its input, so the forward signal doubles in variance at every block
@@ -202,22 +203,19 @@ class ResidualMLP:
         w = self.width
 
         def draw(k, n_in, n_out, scale=1.0):
-            weight = _initializers.weights(k, n_in, n_out, self.scheme, dtype=dtype)
-            return weight * jnp.asarray(scale, dtype) if scale != 1.0 else weight
+            weight, bias = _initializers.layer(k, n_in, n_out, self.scheme, dtype=dtype)
+            return (weight * jnp.asarray(scale, dtype) if scale != 1.0 else weight), bias
 
         block_keys = jax.random.split(k_blocks, self.depth * self.block_layers).reshape(self.depth, self.block_layers)
         blocks = []
         for keys in block_keys:
             block = {}
             for j, k in enumerate(keys, start=1):
-                block[f"W{j}"] = draw(k, w, w, self.branch_scale if j == self.block_layers else 1.0)
-                block[f"b{j}"] = jnp.zeros((w,), dtype)
+                block[f"W{j}"], block[f"b{j}"] = draw(k, w, w, self.branch_scale if j == self.block_layers else 1.0)
             blocks.append(block)
-        params = {
-            "input": {"W": draw(k_in, self.in_features, w), "b": jnp.zeros((w,), dtype)},
-            "blocks": blocks,
-            "output": {"W": draw(k_out, w, self.out_features), "b": jnp.zeros((self.out_features,), dtype)},
-        }
+        w_in, b_in = draw(k_in, self.in_features, w)
+        w_out, b_out = draw(k_out, w, self.out_features)
+        params = {"input": {"W": w_in, "b": b_in}, "blocks": blocks, "output": {"W": w_out, "b": b_out}}
         return params, ()
 
     def apply(
@@ -410,7 +408,7 @@ def plain_params(params: Params) -> Params:
     ``plain_counterpart(model).apply(plain_params(params), (), x)`` is the residual network with
     its shortcuts removed. Applied to the parameters of a ``ResidualMLP`` with
     ``residual_scale=1``, it draws the plain counterpart's initialisation (every weight by the
-    same scheme, biases zero), paired layer by layer with the residual network's.
+    same scheme and biases), paired layer by layer with the residual network's.
 
     Args:
       params: residual MLP parameters ``{"input", "blocks", "output"}``.

@@ -4,14 +4,14 @@ Modules:
   activations   step, sigmoid, tanh, ReLU and generalised rectifiers, softplus, hard tanh, RBF,
                 softmax; each with its derivative and ``vjp``
   losses        MSE, L1, cross-entropy, binary CE, Gaussian NLL, KL, JS, MMD; each with ``grad``
-  initializers  He, Glorot/Xavier, LeCun and normal weight schemes
+  initializers  He, Glorot/Xavier, LeCun and normal weight schemes; PyTorch's nn.Linear default
   dropout       inverted dropout with an explicit key, and its ``vjp``
   batch_norm    batch normalisation as pure ``(params, state)``, and its ``vjp``
   mlp           the functional multilayer perceptron: ``init`` and ``apply`` of ``(params, x)``
   backprop      the chain rule by hand: forward with caches, backward, value_and_grad
   gradcheck     hand-written against autodiff against finite differences, per layer
   perceptron    the perceptron, logic gates, XOR as a two-layer network
-  linear        linear and logistic regression, closed-form least squares
+  linear        linear, logistic and multinomial (softmax) regression, closed-form least squares
 
 Layer: above :mod:`fnn.data`; below :mod:`fnn.models`.
 """

@@ -30,10 +30,13 @@ Reference: I. Goodfellow, Y. Bengio, A. Courville, *Deep Learning*, MIT Press 20
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fnn import _checks
 from fnn._types import Array, ArrayLike
@@ -55,6 +58,7 @@ __all__ = [
     "rbf",
     "softmax",
     "log_softmax",
+    "check_not_all_minus_inf",
     "one_hot",
     "predict_classes",
 ]
@@ -231,15 +235,33 @@ def rbf(z: ArrayLike, gamma: float = 1.0) -> Array:
 
     Reference: Goodfellow, Bengio, Courville, *Deep Learning*, 2016, sec. 6.3.3.
 
+    Args:
+      z: pre-activations, any shape.
+      gamma: the width parameter :math:`\gamma > 0`; may be a traced scalar. A
+        :math:`\gamma \le 0` would give a constant or :math:`\exp(+|\gamma| z^2)`, not a bump:
+        a ``ValueError`` naming ``gamma`` when concrete, NaN (and inside
+        :func:`fnn.checking.checked` an error) when traced.
+
     >>> rbf(jnp.array([0.0, 1.0]))
     Array([1.       , 0.3678794], dtype=float32)
+    >>> rbf(jnp.array([0.0]), gamma=0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: gamma must lie in (0, inf), got 0.0 (the RBF activation exp(-gamma z^2) is a bump only for gamma > 0)
     """
     z = jnp.asarray(z)
+    gamma = _rbf_gamma(gamma)
     return jnp.exp(-gamma * jnp.square(z))
 
 
+def _rbf_gamma(gamma: Any) -> Any:
+    # exp(-gamma z^2) with gamma = 0 is the constant 1 and with gamma < 0 grows without bound.
+    hint = " (the RBF activation exp(-gamma z^2) is a bump only for gamma > 0)"
+    return _checks.in_range(gamma, "gamma", 0.0, math.inf, low_closed=False, hint=hint)
+
+
 def _rbf_derivative(z: Array, a: Array, gamma: float = 1.0) -> Array:
-    return -2 * gamma * z * a
+    return -2 * _rbf_gamma(gamma) * z * a
 
 
 # ----------------------------------------------------------------------------------------
@@ -248,37 +270,152 @@ def _rbf_derivative(z: Array, a: Array, gamma: float = 1.0) -> Array:
 # ----------------------------------------------------------------------------------------
 
 
+def _no_slice_of_minus_infs(z: Array, axis: int) -> Array:
+    # Per slice: is some logit above -inf? NaN != -inf, so a NaN logit (an error made upstream, and
+    # propagated as NaN) is not reported as an all -inf slice.
+    return jnp.max(z, axis=axis) != -jnp.inf
+
+
+def _message(name: str, axis: int) -> str:
+    return (
+        f"{name} must have a logit above -inf in every slice along axis {axis}, "
+        "got a slice whose logits are all -inf (it has no softmax)"
+    )
+
+
+def _with_verdict(compute: Callable[..., Array]) -> Callable[..., tuple[Array, Array]]:
+    """``compute(z, *args, axis=axis)`` and the per-slice verdict, in one compiled call.
+
+    On concrete input that is one dispatch where the op-by-op forward and the check would be
+    several, so the check costs nothing measurable eagerly; under an outer ``jit`` the verdict is
+    unused unless :func:`fnn.checking.checked` asks for it, and XLA removes it.
+    """
+
+    @functools.partial(jax.jit, static_argnames=("axis",))
+    def both(z: Array, *args: Array, axis: int) -> tuple[Array, Array]:
+        return compute(z, *args, axis=axis), _no_slice_of_minus_infs(z, axis)
+
+    def checked_compute(z: Array, *args: Array, axis: int, name: str = "z") -> Array:
+        if z.ndim == 0 or z.shape[axis] == 0:
+            return compute(z, *args, axis=axis)  # no slice to normalise: nothing to check
+        out, ok = both(z, *args, axis=axis)
+        # Under tracing the verdict goes to checkify (inside checked) and nowhere else: the bad
+        # slice is already NaN by the arithmetic, so there is nothing to poison.
+        _checks.require(ok, _message(name, axis))
+        return out
+
+    return checked_compute
+
+
+def check_not_all_minus_inf(z: ArrayLike, name: str, axis: int = -1) -> Array | bool:
+    r"""Value check that every slice of ``z`` along ``axis`` has a logit above :math:`-\infty`.
+
+    A slice of logits that are all :math:`-\infty` (every class masked out) has no softmax,
+    log-softmax or cross-entropy: :math:`-\infty - (-\infty)` makes it NaN. On concrete input
+    this is a ``ValueError`` naming ``name``; under tracing the verdict is returned (and emitted
+    through checkify inside :func:`fnn.checking.checked`), while the slice itself is NaN.
+
+    Args:
+      z: logits, a float array.
+      name: the caller's name for ``z``, for the message.
+      axis: the class axis.
+
+    Returns:
+      ``True`` on concrete input (a failure has raised), else the traced verdict of all slices.
+
+    >>> check_not_all_minus_inf(jnp.array([0.0, -jnp.inf]), "logits")
+    True
+    >>> check_not_all_minus_inf(jnp.array([[0.0, 1.0], [-jnp.inf, -jnp.inf]]), "logits")
+    Traceback (most recent call last):
+    ...
+    ValueError: logits must have a logit above -inf in every slice along axis -1, got a slice whose logits are all -inf (it has no softmax)
+    """
+    z = jnp.asarray(z)
+    if z.ndim == 0 or z.shape[axis] == 0:
+        return True
+    if _checks.is_concrete(z):
+        # On the host: no compilation per new shape and no dispatch (zero-copy on CPU).
+        verdict = np.max(np.asarray(z), axis=axis) != -np.inf
+    else:
+        verdict = _no_slice_of_minus_infs(z, axis)
+    return _checks.require(verdict, _message(name, axis))
+
+
+def _softmax(z: Array, axis: int) -> Array:
+    return jax.nn.softmax(z, axis=axis)
+
+
+_checked_softmax = _with_verdict(_softmax)
+
+
 def softmax(z: ArrayLike, axis: int = -1) -> Array:
     r"""Softmax :math:`s_k = e^{z_k - m} / \sum_j e^{z_j - m}` with :math:`m = \max_j z_j`.
 
     Subtracting the maximum keeps every exponent at most 0, so any finite logits (and
-    logits of :math:`-\infty` on some classes) give a finite distribution.
+    logits of :math:`-\infty` on some classes) give a finite distribution. A slice whose
+    logits are *all* :math:`-\infty` has no softmax (:math:`m = -\infty`, and
+    :math:`e^{-\infty - (-\infty)}` is NaN): a ``ValueError`` on concrete input; under ``jit``
+    that slice of the result is NaN, and :func:`fnn.checking.checked` reports the error.
+
+    Args:
+      z: logits, a float array with at least one dimension.
+      axis: the axis the distribution is over.
+
+    Returns:
+      Array of ``z``'s shape, non-negative and summing to 1 along ``axis``.
 
     >>> softmax(jnp.array([1000.0, 0.0]))
     Array([1., 0.], dtype=float32)
+    >>> softmax(jnp.array([[0.0, 0.0], [-jnp.inf, -jnp.inf]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: z must have a logit above -inf in every slice along axis -1, got a slice whose logits are all -inf (it has no softmax)
     """
-    return jax.nn.softmax(z, axis=axis)
+    return _checked_softmax(jnp.asarray(z), axis=axis)
 
 
-def _softmax_vjp(z: Array, s: Array, g: Array, axis: int = -1) -> Array:
+def _softmax_backward(z: Array, s: Array, g: Array, axis: int) -> Array:
     # J = diag(s) - s s^T is symmetric, so J^T g = s * (g - <s, g>).
     del z
     return s * (g - jnp.sum(s * g, axis=axis, keepdims=True))
 
 
+_checked_softmax_backward = _with_verdict(_softmax_backward)
+
+
+def _softmax_vjp(z: Array, s: Array, g: Array, axis: int = -1) -> Array:
+    return _checked_softmax_backward(jnp.asarray(z), s, g, axis=axis)
+
+
+def _log_softmax(z: Array, axis: int) -> Array:
+    return jax.nn.log_softmax(z, axis=axis)
+
+
+_checked_log_softmax = _with_verdict(_log_softmax)
+
+
 def log_softmax(z: ArrayLike, axis: int = -1) -> Array:
     r"""Log-softmax :math:`z_k - \log \sum_j e^{z_j}`, by the log-sum-exp trick.
+
+    A slice whose logits are all :math:`-\infty` is refused as in :func:`softmax`.
 
     >>> log_softmax(jnp.array([0.0, 0.0]))
     Array([-0.6931472, -0.6931472], dtype=float32)
     """
-    return jax.nn.log_softmax(z, axis=axis)
+    return _checked_log_softmax(jnp.asarray(z), axis=axis)
 
 
-def _log_softmax_vjp(z: Array, log_s: Array, g: Array, axis: int = -1) -> Array:
+def _log_softmax_backward(z: Array, log_s: Array, g: Array, axis: int) -> Array:
     # d log s_k / d z_j = delta_kj - s_j, so J^T g = g - s * sum(g).
     del z
     return g - jnp.exp(log_s) * jnp.sum(g, axis=axis, keepdims=True)
+
+
+_checked_log_softmax_backward = _with_verdict(_log_softmax_backward)
+
+
+def _log_softmax_vjp(z: Array, log_s: Array, g: Array, axis: int = -1) -> Array:
+    return _checked_log_softmax_backward(jnp.asarray(z), log_s, g, axis=axis)
 
 
 # ----------------------------------------------------------------------------------------
@@ -370,6 +507,8 @@ def get(activation: str | Activation, **params: float) -> Activation:
             raise ValueError(f"parameters {sorted(params)} cannot be given with an Activation instance")
         return activation
     (fn, derivative_fn, _, elementwise), values = _checks.registry_lookup("activation", activation, _REGISTRY, params)
+    if activation == "rbf":
+        _rbf_gamma(*values)  # refuse gamma <= 0 when the record is made, not at its first call
     return Activation(activation, fn, derivative_fn, values, elementwise)
 
 

@@ -96,6 +96,27 @@ def _distribution_pair(p: ArrayLike, q: ArrayLike) -> tuple[Array, Array, Array 
     return p, q, _both(ok_p, ok_q)
 
 
+def _logits_and_target(prediction: ArrayLike, target: ArrayLike) -> tuple[Array, Array, Array, Array | bool]:
+    """The registry divergences' inputs, checked under the caller's names: ``(z, p, q, ok)``.
+
+    ``prediction`` holds logits ``z`` and ``target`` a distribution ``p`` per row; ``target``
+    plays the ``p`` and ``q = softmax(prediction)`` the ``q`` of :func:`kl_divergence` and
+    :func:`js_divergence`, but every message names what the caller passed.
+    """
+    prediction = _checks.float_array(prediction, "prediction")
+    target = _checks.float_array(target, "target").astype(prediction.dtype)
+    _checks.same_shape(prediction, target, "prediction", "target")
+    _checks.ndim_in(prediction, "prediction", (1, 2))
+    if prediction.ndim == 2:
+        _checks.nonempty_batch(prediction, "prediction")  # a mean over no examples would be a silent NaN
+    _activations.check_not_all_minus_inf(prediction, "prediction")
+    q = jax.nn.softmax(prediction, axis=-1)
+    ok_p = _distribution(target, "target", prediction.dtype)
+    # Not a distribution only where a logit is +inf or NaN.
+    ok_q = _distribution(q, "softmax(prediction)", prediction.dtype)
+    return prediction, target, q, _both(ok_p, ok_q)
+
+
 def _both(a: Array | bool, b: Array | bool) -> Array | bool:
     if a is True:
         return b
@@ -262,6 +283,9 @@ def _class_targets(logits: ArrayLike, labels: ArrayLike) -> tuple[Array, Array, 
     if logits.ndim < 2:
         raise ValueError(f"logits must have shape [N, K] (or [N, ..., K]), got {logits.shape}")
     _checks.nonempty_batch(logits, "logits")
+    # A row of all -inf logits has no softmax; its loss and gradient are NaN by the arithmetic,
+    # so the traced verdict only goes to checkify (inside fnn.checking.checked).
+    _activations.check_not_all_minus_inf(logits, "logits")
     num_classes = logits.shape[-1]
     if jnp.issubdtype(labels.dtype, jnp.integer):
         if labels.shape != logits.shape[:-1]:
@@ -286,7 +310,8 @@ def cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Array:
     .. math:: \mathrm{CE} = -\frac{1}{N} \sum_n \sum_k y_{nk} \log \mathrm{softmax}(z_n)_k
 
     computed with log-softmax (the log-sum-exp trick), so it is finite for any finite logits.
-    A logit of :math:`-\infty` on a class whose label is 0 contributes 0, not NaN.
+    A logit of :math:`-\infty` on a class whose label is 0 contributes 0, not NaN; a row whose
+    logits are all :math:`-\infty` has no softmax and is a ``ValueError`` (NaN under ``jit``).
 
     Args:
       logits: float array ``[N, K]`` (or ``[N, ..., K]``).
@@ -552,10 +577,9 @@ def mmd_grad(x: ArrayLike, y: ArrayLike, bandwidth: ArrayLike = 1.0) -> Array:
 def _kl_from_logits(logits: Array, target: Array) -> Array:
     # KL(t || softmax(z)) = sum t log t - sum t log_softmax(z). Log-softmax stays finite where
     # the log of a softmax rounded to 0 is -inf (logits [1000, 0]: inf loss, NaN gradient).
-    logits = _checks.float_array(logits, "prediction")
+    logits, p, _, ok = _logits_and_target(logits, target)
     log_q = jax.nn.log_softmax(logits, axis=-1)
-    # Validation and the 0 log 0 = 0 convention, as kl_divergence(target, softmax(logits)).
-    p, _, ok = _distribution_pair(target, jnp.exp(log_q))
+    # The 0 log 0 = 0 convention, as kl_divergence(target, softmax(logits)).
     positive = p > 0
     per_class = _xlogy(p, p) - jnp.where(positive, p * jnp.where(positive, log_q, 0), 0)
     return _checks.poison(_reduce_distributions(per_class), ok)
@@ -563,22 +587,22 @@ def _kl_from_logits(logits: Array, target: Array) -> Array:
 
 def _kl_from_logits_grad(logits: Array, target: Array) -> Array:
     # The softmax VJP of -p/q, simplified: (softmax(z) sum_k p_k - p) / N, with no p/q to overflow.
-    logits = _checks.float_array(logits, "prediction")
-    q = jax.nn.softmax(logits, axis=-1)
-    p, _, ok = _distribution_pair(target, q)
+    _, p, q, ok = _logits_and_target(logits, target)
     return _checks.poison((q * jnp.sum(p, axis=-1, keepdims=True) - p) / _examples(p), ok)
 
 
 def _js_from_logits(logits: Array, target: Array) -> Array:
-    return js_divergence(target, jax.nn.softmax(_checks.float_array(logits, "prediction"), axis=-1))
+    _, p, q, ok = _logits_and_target(logits, target)
+    m = 0.5 * (p + q)
+    per_class = 0.5 * _xlogy(p, p) + 0.5 * _xlogy(q, q) - _xlogy(m, m)
+    return _checks.poison(_reduce_distributions(per_class), ok)
 
 
 def _js_from_logits_grad(logits: Array, target: Array) -> Array:
-    logits = _checks.float_array(logits, "prediction")
-    softmax = _activations.get("softmax")
-    q = softmax(logits)
-    _, d_q = js_divergence_grad(target, q)
-    return softmax.vjp(logits, q, d_q)
+    # d JS / d q from js_divergence_grad, pulled back through the softmax.
+    logits, p, q, ok = _logits_and_target(logits, target)
+    d_q = 0.5 * (_xlogx_derivative(q) - _xlogx_derivative(0.5 * (p + q))) / _examples(p)
+    return _checks.poison(_activations.get("softmax").vjp(logits, q, d_q), ok)
 
 
 def _split_mean_variance(prediction: Array, target: Array) -> tuple[Array, Array]:

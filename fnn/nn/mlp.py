@@ -74,7 +74,8 @@ def check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
 def init(
     key: PRNGKey, sizes: Sequence[int], *, scheme: str = "he", std: float = 0.01, dtype: Any = jnp.float32
 ) -> Params:
-    """Initialise an MLP: weights by ``scheme`` (see :mod:`fnn.initializers`), biases zero.
+    r"""Initialise an MLP: weights by ``scheme`` (see :mod:`fnn.initializers`), biases zero
+    (uniform on :math:`\pm 1/\sqrt{d_{l-1}}` like the weights for ``"pytorch"``).
 
     Args:
       key: a PRNG key; one subkey is split off per layer.
@@ -92,13 +93,11 @@ def init(
     """
     sizes = check_sizes(sizes)
     keys = jax.random.split(key, len(sizes) - 1)
-    return [
-        {
-            "W": _initializers.weights(k, n_in, n_out, scheme, std=std, dtype=dtype),
-            "b": jnp.zeros((n_out,), dtype),
-        }
+    layers = (
+        _initializers.layer(k, n_in, n_out, scheme, std=std, dtype=dtype)
         for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True)
-    ]
+    )
+    return [{"W": w, "b": b} for w, b in layers]
 
 
 def check_params(params: Params) -> None:
