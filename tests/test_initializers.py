@@ -103,7 +103,7 @@ def test_biases_and_layer_errors(key):
 def test_models_draw_pytorch_biases(key):
     # Every layer's biases, in the MLP and the residual MLP alike, are uniform on +-1/sqrt(fan_in).
     mlp_params, _ = fnn.MLP((16, 32, 4), scheme="pytorch").init(key, jnp.float64)
-    residual, _ = fnn.ResidualMLP(16, 32, 4, 2, scheme="pytorch").init(key, jnp.float64)
+    residual, _ = fnn.ResidualMLP(16, 32, 1, 4, scheme="pytorch").init(key, jnp.float64)
     layers = [(p["W"], p["b"]) for p in mlp_params]
     layers += [(residual["input"]["W"], residual["input"]["b"]), (residual["output"]["W"], residual["output"]["b"])]
     layers += [(block[f"W{j}"], block[f"b{j}"]) for block in residual["blocks"] for j in (1, 2)]
