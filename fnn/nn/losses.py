@@ -84,13 +84,19 @@ def _distribution(p: Array, name: str, dtype: Any) -> Array | bool:
     return _checks.require(ok, f"{name} must hold non-negative values summing to 1 along the last axis")
 
 
+def _float_pair(a: ArrayLike, b: ArrayLike, name_a: str, name_b: str) -> tuple[Array, Array]:
+    """Two float arrays of one shape, ``[K]`` or a non-empty batch ``[N, K]``, in ``a``'s dtype."""
+    a = _checks.float_array(a, name_a)
+    b = _checks.float_array(b, name_b).astype(a.dtype)
+    _checks.same_shape(a, b, name_a, name_b)
+    _checks.ndim_in(a, name_a, (1, 2))
+    if a.ndim == 2:
+        _checks.nonempty_batch(a, name_a)  # a mean over no examples would be a silent NaN
+    return a, b
+
+
 def _distribution_pair(p: ArrayLike, q: ArrayLike) -> tuple[Array, Array, Array | bool]:
-    p = _checks.float_array(p, "p")
-    q = _checks.float_array(q, "q").astype(p.dtype)
-    _checks.same_shape(p, q, "p", "q")
-    _checks.ndim_in(p, "p", (1, 2))
-    if p.ndim == 2:
-        _checks.nonempty_batch(p, "p")  # a mean over no examples would be a silent NaN
+    p, q = _float_pair(p, q, "p", "q")
     ok_p = _distribution(p, "p", p.dtype)
     ok_q = _distribution(q, "q", p.dtype)
     return p, q, _both(ok_p, ok_q)
@@ -103,12 +109,7 @@ def _logits_and_target(prediction: ArrayLike, target: ArrayLike) -> tuple[Array,
     plays the ``p`` and ``q = softmax(prediction)`` the ``q`` of :func:`kl_divergence` and
     :func:`js_divergence`, but every message names what the caller passed.
     """
-    prediction = _checks.float_array(prediction, "prediction")
-    target = _checks.float_array(target, "target").astype(prediction.dtype)
-    _checks.same_shape(prediction, target, "prediction", "target")
-    _checks.ndim_in(prediction, "prediction", (1, 2))
-    if prediction.ndim == 2:
-        _checks.nonempty_batch(prediction, "prediction")  # a mean over no examples would be a silent NaN
+    prediction, target = _float_pair(prediction, target, "prediction", "target")
     _activations.check_not_all_minus_inf(prediction, "prediction")
     q = jax.nn.softmax(prediction, axis=-1)
     ok_p = _distribution(target, "target", prediction.dtype)
