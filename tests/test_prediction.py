@@ -9,29 +9,11 @@ from fnn.models import MLP, ResidualMLP, prediction
 from fnn.models.prediction import predict
 from fnn.nn import activations, batch_norm
 from fnn.selection import ensemble
+from tests.helpers import random_params
 
 # The references, compiled: one program each rather than one per eager operation.
 _outputs = jax.jit(ensemble.outputs, static_argnums=0)
 _classify = jax.jit(ensemble.classify)
-
-
-def random_params(model, members=None, seed=0, dtype=jnp.float64):
-    """Parameters and state of ``model``'s layout (stacked over ``members``), drawn by NumPy.
-
-    ``jax.eval_shape`` of ``init`` gives the layout without compiling it; the tests are
-    dominated by compilation. Running variances are drawn positive, away from their initial 1.
-    """
-    rng = np.random.default_rng(seed)
-    layout = jax.eval_shape(lambda: model.init(jax.random.key(0), dtype))
-    lead = () if members is None else (members,)
-
-    def draw(path, leaf):
-        shape = lead + leaf.shape
-        if jax.tree_util.keystr(path).endswith(".var"):
-            return jnp.asarray(rng.uniform(0.5, 2.0, shape).astype(leaf.dtype))
-        return jnp.asarray((rng.normal(size=shape) * 0.8).astype(leaf.dtype))
-
-    return jax.tree_util.tree_map_with_path(draw, layout)
 
 
 def _batch_norm_model(out=3, members=None):

@@ -20,7 +20,7 @@ from fnn.models.prediction import predict
 from fnn.nn import activations, losses
 from fnn.train import checkpoint, saved_model
 from fnn.train.saved_model import SavedModelError, load_model, save_model
-from tests.test_prediction import random_params
+from tests.helpers import random_params
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
