@@ -6,13 +6,14 @@ inputs are rows: a layer computes ``x @ W + b``.
 
 The package is layered; each subpackage imports only those above it in this list:
 
-  data       Dataset; synthetic sets and the logic gates; loaders (digits, npz, CSV, IDX);
-             splits and standardisation
+  data       Dataset; synthetic sets and the logic gates; loaders (digits, npz, CSV, IDX) and
+             class names; splits (with their indices) and standardisation
   nn         activations, losses, initializers, dropout, batch_norm, the functional mlp, its
              hand-written backprop, gradcheck, perceptron, linear models
-  models     the Model and HandGradient protocols; MLP and ResidualMLP
+  models     the Model and HandGradient protocols; MLP and ResidualMLP; predict
   optim      optimizers, schedules, full-batch descent, the classic learning rules
-  train      the Trainer; penalties, mixup, early stopping, checkpoints
+  train      the Trainer and fit_many; progress, plots; penalties, mixup, early stopping,
+             checkpoints; saved models (save_model, load_model)
   selection  k-fold, ensembles, bias-variance, Gaussian process, Bayesian optimisation
   theory     universal approximation, linear regions, distribution fitting
 
